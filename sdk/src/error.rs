@@ -1,0 +1,158 @@
+//! The error type of the SDK.
+//!
+//! Every failure has its own variant, so callers (and the CLI) can tell a
+//! wrong key from a tampered message from a policy refusal without parsing
+//! strings. Messages name the problem and, where there is one, the fix.
+
+use std::fmt;
+
+/// Everything that can go wrong while encrypting or decrypting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input is not a well-formed message (bad header, bad framing,
+    /// trailing bytes, a length out of range).
+    #[error("malformed message: {0}")]
+    Malformed(String),
+
+    /// The input ended before the message did.
+    #[error("message is truncated: {0}")]
+    Truncated(&'static str),
+
+    /// An authentication tag did not verify: the bytes were changed, or the
+    /// wrong key or encryption context was used.
+    #[error("authentication failed: {0} (the data was modified, or the key or encryption context is wrong)")]
+    Authentication(&'static str),
+
+    /// The key commitment stored in the header does not match the data key.
+    #[error("key commitment mismatch: the header does not commit to this data key")]
+    CommitmentMismatch,
+
+    /// The message signature did not verify.
+    #[error("signature verification failed: the message was modified or was not signed by the expected key")]
+    BadSignature,
+
+    /// No keyring could decrypt any of the message's encrypted data keys.
+    #[error("{0}")]
+    NoDecryptableKey(NoKeyDetails),
+
+    /// The message holds more encrypted data keys than the configured limit.
+    #[error("message has {found} encrypted data keys, more than the limit of {limit}")]
+    TooManyEncryptedDataKeys {
+        /// Number of encrypted data keys in the message.
+        found: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+
+    /// The commitment policy forbids this algorithm suite.
+    #[error("commitment policy {policy} forbids algorithm suite {suite}")]
+    CommitmentPolicy {
+        /// The policy in force.
+        policy: crate::CommitmentPolicy,
+        /// The suite it refused.
+        suite: crate::AlgorithmSuite,
+    },
+
+    /// The encryption context is not acceptable: reserved keys, a mismatch
+    /// with the reproduced context, or a missing required key.
+    #[error("encryption context: {0}")]
+    EncryptionContext(String),
+
+    /// The algorithm suite id is unknown or not usable here.
+    #[error("unsupported algorithm suite {0:#06x}")]
+    UnsupportedSuite(u16),
+
+    /// A keyring was configured with invalid key material or parameters.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+
+    /// A keyring operation failed (wrapping, unwrapping or a remote call).
+    #[error("keyring {keyring}: {message}")]
+    Keyring {
+        /// Which keyring failed.
+        keyring: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A call to AWS KMS failed.
+    #[error("AWS KMS {operation} failed: {message}")]
+    Kms {
+        /// The KMS operation.
+        operation: &'static str,
+        /// What KMS or the transport said.
+        message: String,
+    },
+
+    /// A caller-supplied parameter is out of range (frame size, suite, limits).
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+
+    /// The underlying reader or writer failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// A cryptographic primitive failed in a way that does not depend on input.
+    #[error("internal cryptographic error: {0}")]
+    Crypto(&'static str),
+}
+
+/// Details of a failed attempt to decrypt any data key, kept so the message
+/// can say which keys the message was for and which keys were tried.
+#[derive(Debug, Clone, Default)]
+pub struct NoKeyDetails {
+    /// `provider-id:key-name` of every encrypted data key in the message.
+    pub message_keys: Vec<String>,
+    /// Description of each keyring or failure that was tried.
+    pub attempts: Vec<String>,
+}
+
+impl fmt::Display for NoKeyDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no key could decrypt this message")?;
+        if !self.message_keys.is_empty() {
+            write!(f, ": it was encrypted for {}", self.message_keys.join(", "))?;
+        }
+        if !self.attempts.is_empty() {
+            write!(f, "; tried {}", self.attempts.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// True when the error means the ciphertext or its keys failed a check
+    /// (as opposed to a usage or I/O problem).
+    pub fn is_verification_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Malformed(_)
+                | Error::Truncated(_)
+                | Error::Authentication(_)
+                | Error::CommitmentMismatch
+                | Error::BadSignature
+                | Error::NoDecryptableKey(_)
+                | Error::TooManyEncryptedDataKeys { .. }
+                | Error::CommitmentPolicy { .. }
+                | Error::EncryptionContext(_)
+                | Error::UnsupportedSuite(_)
+        )
+    }
+
+    pub(crate) fn malformed(msg: impl Into<String>) -> Self {
+        Error::Malformed(msg.into())
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(io) => io,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+/// Result type of the SDK.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,27 @@
+//! # s3seal
+//!
+//! Client-side envelope encryption for S3, with key commitment.
+//!
+//! * [`Client`] encrypts and decrypts byte slices and streams in the AWS
+//!   Encryption SDK message format (v2, suite `0x0478` by default), so what
+//!   s3seal writes every official ESDK can read, and the other way round.
+//! * [`keyring`] holds the keyrings: raw AES, raw RSA, AWS KMS and the
+//!   multi-keyring; the [`keyring::Keyring`] trait lets you bring your own.
+//! * [`crypto`] is the primitive layer: the AEAD backend seam (`aws-lc-rs`
+//!   or RustCrypto), HKDF and ECDSA.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cmm;
+pub mod context;
+pub mod crypto;
+pub mod error;
+pub mod keyring;
+pub mod materials;
+pub mod message;
+pub mod suite;
+
+pub use context::EncryptionContext;
+pub use crypto::aead::Backend;
+pub use error::{Error, Result};
+pub use suite::{AlgorithmSuite, CommitmentPolicy};
