@@ -5,14 +5,19 @@
 # Idempotent: an environment whose marker file exists is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+# Python 3.11 (the version the peers are tested with); any python3 otherwise.
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
+export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+echo "python for the venvs: $PY ($("$PY" --version 2>&1))"
 
 make_venv() {
   local dir=$1; shift
   local marker="$dir/.s3seal-ready"
   if [ -f "$marker" ] && [ "$(cat "$marker")" = "$*" ]; then
+    echo "$dir: ready ($*)"
     return 0
   fi
+  echo "$dir: creating ($*)"
   "$PY" -m venv "$dir"
   "$dir/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
   "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
