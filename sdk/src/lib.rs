@@ -25,3 +25,7 @@ pub use context::EncryptionContext;
 pub use crypto::aead::Backend;
 pub use error::{Error, Result};
 pub use suite::{AlgorithmSuite, CommitmentPolicy};
+pub mod client;
+pub mod stream;
+
+pub use client::{Client, ClientBuilder, Decrypted, EncryptOptions};

@@ -1,4 +1,15 @@
 //! The AWS Encryption SDK message format (`data-format/` of the ESDK
 //! specification): header, framed and non-framed bodies, footer.
+//!
+//! [`MessageEncryptor`] and [`BodyDecryptor`] are push-style state machines
+//! without I/O; [`crate::Client`] and [`crate::stream`] drive them.
 
+pub mod body;
 pub mod codec;
+pub mod decrypt;
+pub mod encrypt;
+pub mod header;
+
+pub use decrypt::BodyDecryptor;
+pub use encrypt::MessageEncryptor;
+pub use header::{ContentType, Header, ParseLimits};
