@@ -70,9 +70,20 @@ impl KmsArn {
     /// Parses a valid AWS KMS ARN; anything else gives `None`.
     pub fn parse(s: &str) -> Option<Self> {
         let mut parts = s.splitn(6, ':');
-        let (arn, partition, service, region, account, resource) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if arn != "arn" || partition.is_empty() || service != "kms" || region.is_empty() || account.is_empty() {
+        let (arn, partition, service, region, account, resource) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        if arn != "arn"
+            || partition.is_empty()
+            || service != "kms"
+            || region.is_empty()
+            || account.is_empty()
+        {
             return None;
         }
         let (resource_type, resource_id) = resource.split_once('/')?;
@@ -98,7 +109,9 @@ impl KmsArn {
 /// an alias (`alias/name`) or a key id.
 fn check_identifier(id: &str) -> Result<()> {
     if id.is_empty() {
-        return Err(Error::InvalidKey("the AWS KMS key identifier is empty".into()));
+        return Err(Error::InvalidKey(
+            "the AWS KMS key identifier is empty".into(),
+        ));
     }
     if id.starts_with("arn:") && KmsArn::parse(id).is_none() {
         return Err(Error::InvalidKey(format!(
@@ -155,7 +168,12 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Turns an `aws-sdk-kms` error into an error a user can act on.
-fn kms_failure<E, R>(operation: &'static str, key: &str, where_: &str, err: SdkError<E, R>) -> Failure
+fn kms_failure<E, R>(
+    operation: &'static str,
+    key: &str,
+    where_: &str,
+    err: SdkError<E, R>,
+) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
@@ -180,24 +198,38 @@ where
                      used when encrypting, or the encrypted data key was modified"
                 ),
                 "IncorrectKeyException" => {
-                    format!("the data key was encrypted under a different KMS key than {key}: {msg}")
+                    format!(
+                        "the data key was encrypted under a different KMS key than {key}: {msg}"
+                    )
                 }
                 "DisabledException" => format!("key {key} is disabled: {msg}"),
                 "KMSInvalidStateException" => {
-                    format!("key {key} cannot be used in its current state (pending deletion or import?): {msg}")
+                    format!(
+                        "key {key} cannot be used in its current state (pending deletion or import?): {msg}"
+                    )
                 }
                 "InvalidKeyUsageException" => format!(
                     "key {key} cannot be used for {operation}: {msg} (it must be a symmetric ENCRYPT_DECRYPT key)"
                 ),
                 "InvalidGrantTokenException" => format!("a grant token was refused: {msg}"),
-                "UnrecognizedClientException" | "InvalidSignatureException" | "ExpiredTokenException"
-                | "IncompleteSignature" | "InvalidClientTokenId" | "MissingAuthenticationToken" => {
+                "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "IncompleteSignature"
+                | "InvalidClientTokenId"
+                | "MissingAuthenticationToken" => {
                     format!("KMS refused the credentials ({code}): {msg}")
                 }
-                "KeyUnavailableException" | "DependencyTimeoutException" | "KMSInternalException"
-                | "ThrottlingException" | "LimitExceededException" | "ServiceUnavailableException" => {
+                "KeyUnavailableException"
+                | "DependencyTimeoutException"
+                | "KMSInternalException"
+                | "ThrottlingException"
+                | "LimitExceededException"
+                | "ServiceUnavailableException" => {
                     transient = true;
-                    format!("KMS is unavailable or throttling requests ({code}): {msg}; try again later")
+                    format!(
+                        "KMS is unavailable or throttling requests ({code}): {msg}; try again later"
+                    )
                 }
                 _ => format!("{code}: {msg}"),
             }
@@ -211,8 +243,14 @@ where
                 transient = true;
                 format!("could not reach KMS at {where_}: {}", root_cause(ce))
             }
-            Some(ce) => format!("could not send the request to KMS at {where_}: {}", DisplayErrorContext(ce)),
-            None => format!("could not send the request to KMS at {where_}: {}", DisplayErrorContext(&err)),
+            Some(ce) => format!(
+                "could not send the request to KMS at {where_}: {}",
+                DisplayErrorContext(ce)
+            ),
+            None => format!(
+                "could not send the request to KMS at {where_}: {}",
+                DisplayErrorContext(&err)
+            ),
         },
         SdkError::TimeoutError(_) => {
             transient = true;
@@ -220,7 +258,10 @@ where
         }
         SdkError::ResponseError(_) => {
             transient = true;
-            format!("could not understand the response of KMS at {where_}: {}", DisplayErrorContext(&err))
+            format!(
+                "could not understand the response of KMS at {where_}: {}",
+                DisplayErrorContext(&err)
+            )
         }
         SdkError::ConstructionFailure(_) => format!(
             "could not build the request (is a region configured, are credentials available?): {}",
@@ -228,11 +269,17 @@ where
         ),
         _ => DisplayErrorContext(&err).to_string(),
     };
-    Failure { error: Error::Kms { operation, message }, transient }
+    Failure {
+        error: Error::Kms { operation, message },
+        transient,
+    }
 }
 
 fn bad_response(operation: &'static str, message: String) -> Failure {
-    Failure { error: Error::Kms { operation, message }, transient: false }
+    Failure {
+        error: Error::Kms { operation, message },
+        transient: false,
+    }
 }
 
 fn kms_context(ctx: &EncryptionContext) -> HashMap<String, String> {
@@ -255,7 +302,11 @@ struct Unwrapped {
 
 impl Kms {
     fn new(client: aws_sdk_kms::Client) -> Self {
-        Self { client, grant_tokens: Vec::new(), runtime: Handle::try_current().ok() }
+        Self {
+            client,
+            grant_tokens: Vec::new(),
+            runtime: Handle::try_current().ok(),
+        }
     }
 
     fn grant_tokens(&self) -> Option<Vec<String>> {
@@ -310,7 +361,8 @@ impl Kms {
         ctx: &EncryptionContext,
     ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>, String), Failure> {
         const OP: &str = "GenerateDataKey";
-        let n = i32::try_from(len).map_err(|_| bad_response(OP, format!("a {len}-byte data key is too long")))?;
+        let n = i32::try_from(len)
+            .map_err(|_| bad_response(OP, format!("a {len}-byte data key is too long")))?;
         let seen = SeenUrl::default();
         let fallback = self.fallback_where();
         let key = key_id.to_string();
@@ -325,14 +377,19 @@ impl Kms {
             .interceptor(seen.clone());
         let out = self
             .run(OP, async move {
-                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
+                req.send()
+                    .await
+                    .map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
             })
             .await?;
         let plaintext = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
         if plaintext.len() != len {
             return Err(bad_response(
                 OP,
-                format!("KMS returned a {}-byte data key, the algorithm suite needs {len}", plaintext.len()),
+                format!(
+                    "KMS returned a {}-byte data key, the algorithm suite needs {len}",
+                    plaintext.len()
+                ),
             ));
         }
         let ciphertext = out
@@ -345,7 +402,12 @@ impl Kms {
     }
 
     /// `Encrypt`: returns (ciphertext, key ARN).
-    async fn encrypt(&self, key_id: &str, data_key: &[u8], ctx: &EncryptionContext) -> Result<(Vec<u8>, String), Failure> {
+    async fn encrypt(
+        &self,
+        key_id: &str,
+        data_key: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<(Vec<u8>, String), Failure> {
         const OP: &str = "Encrypt";
         let seen = SeenUrl::default();
         let fallback = self.fallback_where();
@@ -361,7 +423,9 @@ impl Kms {
             .interceptor(seen.clone());
         let out = self
             .run(OP, async move {
-                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
+                req.send()
+                    .await
+                    .map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
             })
             .await?;
         let ciphertext = out
@@ -374,7 +438,12 @@ impl Kms {
     }
 
     /// `Decrypt` with `KeyId` set.
-    async fn decrypt(&self, key_id: &str, ciphertext: &[u8], ctx: &EncryptionContext) -> Result<Unwrapped, Failure> {
+    async fn decrypt(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<Unwrapped, Failure> {
         const OP: &str = "Decrypt";
         let seen = SeenUrl::default();
         let fallback = self.fallback_where();
@@ -390,7 +459,9 @@ impl Kms {
             .interceptor(seen.clone());
         let out = self
             .run(OP, async move {
-                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
+                req.send()
+                    .await
+                    .map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
             })
             .await?;
         Ok(Unwrapped {
@@ -407,18 +478,26 @@ impl Kms {
         edk: &EncryptedDataKey,
         materials: &DecryptionMaterials,
     ) -> Result<DataKey, Failure> {
-        let mut out = self.decrypt(key_arn, &edk.ciphertext, &materials.encryption_context).await?;
+        let mut out = self
+            .decrypt(key_arn, &edk.ciphertext, &materials.encryption_context)
+            .await?;
         if out.key_id.as_deref() != Some(key_arn) {
             return Err(bad_response(
                 "Decrypt",
-                format!("KMS answered for key {:?}, not for the requested key {key_arn}", out.key_id.unwrap_or_default()),
+                format!(
+                    "KMS answered for key {:?}, not for the requested key {key_arn}",
+                    out.key_id.unwrap_or_default()
+                ),
             ));
         }
         let want = materials.suite.data_key_len();
         if out.plaintext.len() != want {
             return Err(bad_response(
                 "Decrypt",
-                format!("KMS returned a {}-byte data key, the algorithm suite needs {want}", out.plaintext.len()),
+                format!(
+                    "KMS returned a {}-byte data key, the algorithm suite needs {want}",
+                    out.plaintext.len()
+                ),
             ));
         }
         Ok(DataKey::new(std::mem::take(&mut *out.plaintext)))
@@ -432,7 +511,10 @@ fn response_key_arn(operation: &'static str, key_id: Option<String>) -> Result<S
         Some(k) if KmsArn::parse(&k).is_some_and(|a| a.is_key()) => Ok(k),
         other => Err(bad_response(
             operation,
-            format!("the response KeyId {:?} is not a KMS key ARN", other.unwrap_or_default()),
+            format!(
+                "the response KeyId {:?} is not a KMS key ARN",
+                other.unwrap_or_default()
+            ),
         )),
     }
 }
@@ -469,7 +551,11 @@ struct Attempts {
 
 impl Attempts {
     fn failed(&mut self, keyring: &str, f: Failure) {
-        self.all_transient = if self.tried == 0 { f.transient } else { self.all_transient && f.transient };
+        self.all_transient = if self.tried == 0 {
+            f.transient
+        } else {
+            self.all_transient && f.transient
+        };
         self.tried += 1;
         self.notes.push(format!("{keyring}: {}", f.error));
         if f.transient && self.first_transient.is_none() {
@@ -489,7 +575,10 @@ impl Attempts {
         if self.notes.is_empty() {
             self.notes.push(keyring.to_string());
         }
-        Error::NoDecryptableKey(NoKeyDetails { message_keys: Vec::new(), attempts: self.notes })
+        Error::NoDecryptableKey(NoKeyDetails {
+            message_keys: Vec::new(),
+            attempts: self.notes,
+        })
     }
 }
 
@@ -531,7 +620,10 @@ impl KmsKeyring {
     /// ARN), called through `client`. An invalid identifier (empty, or a
     /// malformed ARN) is reported by the first operation.
     pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
-        Self { key_id: key_id.into(), kms: Kms::new(client) }
+        Self {
+            key_id: key_id.into(),
+            kms: Kms::new(client),
+        }
     }
 
     /// Sends these grant tokens with every KMS call.
@@ -568,20 +660,35 @@ impl Keyring for KmsKeyring {
                     .map_err(|f| f.error)?;
                 tracing::debug!(key = %arn, "KMS generated a data key");
                 materials.data_key = Some(DataKey::new(std::mem::take(&mut *plaintext)));
-                EncryptedDataKey { provider_id: PROVIDER_ID.into(), provider_info: arn.into_bytes(), ciphertext }
+                EncryptedDataKey {
+                    provider_id: PROVIDER_ID.into(),
+                    provider_info: arn.into_bytes(),
+                    ciphertext,
+                }
             }
             Some(dk) => {
-                let (ciphertext, arn) =
-                    self.kms.encrypt(&self.key_id, dk.as_bytes(), ctx).await.map_err(|f| f.error)?;
+                let (ciphertext, arn) = self
+                    .kms
+                    .encrypt(&self.key_id, dk.as_bytes(), ctx)
+                    .await
+                    .map_err(|f| f.error)?;
                 tracing::debug!(key = %arn, "KMS encrypted the data key");
-                EncryptedDataKey { provider_id: PROVIDER_ID.into(), provider_info: arn.into_bytes(), ciphertext }
+                EncryptedDataKey {
+                    provider_id: PROVIDER_ID.into(),
+                    provider_info: arn.into_bytes(),
+                    ciphertext,
+                }
             }
         };
         materials.encrypted_data_keys.push(edk);
         Ok(materials)
     }
 
-    async fn on_decrypt(&self, mut materials: DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<DecryptionMaterials> {
+    async fn on_decrypt(
+        &self,
+        mut materials: DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<DecryptionMaterials> {
         let me = self.describe();
         if materials.data_key.is_some() {
             return Err(already_has_key(&me));
@@ -590,7 +697,9 @@ impl Keyring for KmsKeyring {
         let mut attempts = Attempts::default();
         let mut other_kms_keys = 0usize;
         for edk in edks {
-            let Some((arn, _)) = edk_key_arn(&me, edk)? else { continue };
+            let Some((arn, _)) = edk_key_arn(&me, edk)? else {
+                continue;
+            };
             if arn != self.key_id {
                 other_kms_keys += 1;
                 continue;
@@ -648,7 +757,10 @@ impl fmt::Debug for KmsDiscoveryKeyring {
 impl KmsDiscoveryKeyring {
     /// A discovery keyring calling KMS through `client`.
     pub fn new(client: aws_sdk_kms::Client) -> Self {
-        Self { kms: Kms::new(client), filter: None }
+        Self {
+            kms: Kms::new(client),
+            filter: None,
+        }
     }
 
     /// Only decrypts data keys wrapped under keys of `partition` (`aws`,
@@ -658,8 +770,10 @@ impl KmsDiscoveryKeyring {
         partition: impl Into<String>,
         accounts: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        self.filter =
-            Some(DiscoveryFilter { partition: partition.into(), accounts: accounts.into_iter().map(Into::into).collect() });
+        self.filter = Some(DiscoveryFilter {
+            partition: partition.into(),
+            accounts: accounts.into_iter().map(Into::into).collect(),
+        });
         self
     }
 
@@ -681,13 +795,20 @@ impl KmsDiscoveryKeyring {
     fn excluded(&self, arn: &KmsArn) -> Option<String> {
         let f = self.filter.as_ref()?;
         if f.partition != arn.partition {
-            return Some(format!("partition {:?} is not the filter's {:?}", arn.partition, f.partition));
+            return Some(format!(
+                "partition {:?} is not the filter's {:?}",
+                arn.partition, f.partition
+            ));
         }
         if !f.accounts.contains(&arn.account) {
             return Some(format!(
                 "account {} is not one the filter allows ({})",
                 arn.account,
-                if f.accounts.is_empty() { "none".into() } else { f.accounts.join(", ") }
+                if f.accounts.is_empty() {
+                    "none".into()
+                } else {
+                    f.accounts.join(", ")
+                }
             ));
         }
         None
@@ -703,16 +824,24 @@ impl Keyring for KmsDiscoveryKeyring {
         })
     }
 
-    async fn on_decrypt(&self, mut materials: DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<DecryptionMaterials> {
+    async fn on_decrypt(
+        &self,
+        mut materials: DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<DecryptionMaterials> {
         let me = self.describe();
         if materials.data_key.is_some() {
             return Err(already_has_key(&me));
         }
         let mut attempts = Attempts::default();
         for edk in edks {
-            let Some((arn_str, arn)) = edk_key_arn(&me, edk)? else { continue };
+            let Some((arn_str, arn)) = edk_key_arn(&me, edk)? else {
+                continue;
+            };
             if let Some(why) = self.excluded(&arn) {
-                attempts.notes.push(format!("{me}: skipped key {arn_str}: {why}"));
+                attempts
+                    .notes
+                    .push(format!("{me}: skipped key {arn_str}: {why}"));
                 continue;
             }
             match self.kms.unwrap_edk(arn_str, edk, &materials).await {
@@ -745,7 +874,11 @@ mod tests {
         assert_eq!(a.account, "123456789012");
         assert_eq!(a.resource_id, "ab-cd/ef");
         assert!(a.is_key());
-        assert!(!KmsArn::parse("arn:aws:kms:us-east-1:1:alias/x").unwrap().is_key());
+        assert!(
+            !KmsArn::parse("arn:aws:kms:us-east-1:1:alias/x")
+                .unwrap()
+                .is_key()
+        );
         for bad in [
             "",
             "1234abcd",
