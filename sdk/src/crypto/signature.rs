@@ -78,6 +78,15 @@ impl SigningKey {
         Err(Error::Crypto("could not generate a signing key"))
     }
 
+    /// A key from its big-endian scalar bytes (for known-answer tests).
+    pub fn from_bytes(alg: SignatureAlgorithm, scalar: &[u8]) -> Result<Self> {
+        let bad = |_| Error::InvalidKey("not a valid ECDSA private scalar".into());
+        Ok(match alg {
+            SignatureAlgorithm::EcdsaP256Sha256 => SigningKey::P256(p256::ecdsa::SigningKey::from_slice(scalar).map_err(bad)?),
+            SignatureAlgorithm::EcdsaP384Sha384 => SigningKey::P384(p384::ecdsa::SigningKey::from_slice(scalar).map_err(bad)?),
+        })
+    }
+
     /// The algorithm of this key.
     pub fn algorithm(&self) -> SignatureAlgorithm {
         match self {

@@ -36,17 +36,28 @@ impl std::fmt::Debug for MessageEncryptor {
 impl MessageEncryptor {
     /// Starts a message with complete encryption `materials`.
     pub fn new(materials: EncryptionMaterials, frame_length: u32, backend: Backend) -> Result<Self> {
+        let message_id = if materials.suite.message_format_version() == 1 {
+            random::array::<16>()?.to_vec()
+        } else {
+            random::array::<32>()?.to_vec()
+        };
+        Self::with_message_id(materials, frame_length, backend, message_id)
+    }
+
+    /// Starts a message with a caller-chosen message id: for known-answer
+    /// tests only. A message id must never repeat under one data key.
+    pub fn with_message_id(
+        materials: EncryptionMaterials,
+        frame_length: u32,
+        backend: Backend,
+        message_id: Vec<u8>,
+    ) -> Result<Self> {
         materials.validate()?;
         if frame_length == 0 {
             return Err(Error::InvalidParameter("frame length must be at least 1 byte".into()));
         }
         let suite = materials.suite;
         let data_key = materials.data_key.as_ref().ok_or(Error::Crypto("materials lost their data key"))?;
-        let message_id = if suite.message_format_version() == 1 {
-            random::array::<16>()?.to_vec()
-        } else {
-            random::array::<32>()?.to_vec()
-        };
         let derived = kdf::derive_message_key(suite, data_key.as_bytes(), &message_id)?;
         let suite_data = if suite.is_committing() {
             kdf::derive_commitment(data_key.as_bytes(), &message_id)?.to_vec()
