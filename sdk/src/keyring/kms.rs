@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_kms::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use tokio::runtime::Handle;
 use zeroize::Zeroizing;
@@ -167,6 +167,20 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
+/// Every message of an error chain, joined by `: ` (repeats left out).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
 /// Turns an `aws-sdk-kms` error into an error a user can act on.
 fn kms_failure<E, R>(
     operation: &'static str,
@@ -183,42 +197,44 @@ where
         SdkError::ServiceError(se) => {
             let e = se.err();
             let code = e.code().unwrap_or("unknown error");
-            let msg = e.message().unwrap_or("no message");
+            // KMS's own words, when it sent some.
+            let said = match e.message() {
+                Some(m) if !m.is_empty() => format!(" ({m})"),
+                _ => String::new(),
+            };
             match code {
                 "AccessDeniedException" => format!(
-                    "access denied to key {key}: {msg} (check the key policy, IAM permissions and grant tokens, \
-                     and that the data key was encrypted under this key)"
+                    "access denied to key {key}{said}: check the key policy, IAM permissions and \
+                     grant tokens, and that the data key was encrypted under this key"
                 ),
                 "NotFoundException" => format!(
-                    "key {key} was not found: {msg} (check the key id or alias, and the region and account \
-                     of the KMS client)"
+                    "key {key} was not found{said}: check the key id or alias, and the region and \
+                     account of the KMS client"
                 ),
                 "InvalidCiphertextException" => format!(
-                    "KMS could not decrypt the data key under {key}: the encryption context differs from the one \
-                     used when encrypting, or the encrypted data key was modified"
+                    "KMS could not decrypt the data key under {key}: the encryption context differs \
+                     from the one used when encrypting, or the encrypted data key was modified"
                 ),
                 "IncorrectKeyException" => {
-                    format!(
-                        "the data key was encrypted under a different KMS key than {key}: {msg}"
-                    )
+                    format!("the data key was encrypted under a different KMS key than {key}{said}")
                 }
-                "DisabledException" => format!("key {key} is disabled: {msg}"),
-                "KMSInvalidStateException" => {
-                    format!(
-                        "key {key} cannot be used in its current state (pending deletion or import?): {msg}"
-                    )
-                }
-                "InvalidKeyUsageException" => format!(
-                    "key {key} cannot be used for {operation}: {msg} (it must be a symmetric ENCRYPT_DECRYPT key)"
+                "DisabledException" => format!("key {key} is disabled{said}"),
+                "KMSInvalidStateException" => format!(
+                    "key {key} cannot be used in its current state (pending deletion or \
+                     import?){said}"
                 ),
-                "InvalidGrantTokenException" => format!("a grant token was refused: {msg}"),
+                "InvalidKeyUsageException" => format!(
+                    "key {key} cannot be used for {operation}{said}: it must be a symmetric \
+                     ENCRYPT_DECRYPT key"
+                ),
+                "InvalidGrantTokenException" => format!("a grant token was refused{said}"),
                 "UnrecognizedClientException"
                 | "InvalidSignatureException"
                 | "ExpiredTokenException"
                 | "IncompleteSignature"
                 | "InvalidClientTokenId"
                 | "MissingAuthenticationToken" => {
-                    format!("KMS refused the credentials ({code}): {msg}")
+                    format!("KMS refused the credentials: {code}{said}")
                 }
                 "KeyUnavailableException"
                 | "DependencyTimeoutException"
@@ -228,10 +244,10 @@ where
                 | "ServiceUnavailableException" => {
                     transient = true;
                     format!(
-                        "KMS is unavailable or throttling requests ({code}): {msg}; try again later"
+                        "KMS is unavailable or throttling requests: {code}{said}; try again later"
                     )
                 }
-                _ => format!("{code}: {msg}"),
+                _ => format!("{code}{said}"),
             }
         }
         SdkError::DispatchFailure(df) => match df.as_connector_error() {
@@ -245,11 +261,11 @@ where
             }
             Some(ce) => format!(
                 "could not send the request to KMS at {where_}: {}",
-                DisplayErrorContext(ce)
+                chain(ce)
             ),
             None => format!(
                 "could not send the request to KMS at {where_}: {}",
-                DisplayErrorContext(&err)
+                chain(&err)
             ),
         },
         SdkError::TimeoutError(_) => {
@@ -260,14 +276,15 @@ where
             transient = true;
             format!(
                 "could not understand the response of KMS at {where_}: {}",
-                DisplayErrorContext(&err)
+                chain(&err)
             )
         }
         SdkError::ConstructionFailure(_) => format!(
-            "could not build the request (is a region configured, are credentials available?): {}",
-            DisplayErrorContext(&err)
+            "could not build the request (is a region configured, are credentials \
+             available?): {}",
+            chain(&err)
         ),
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => chain(&err),
     };
     Failure {
         error: Error::Kms { operation, message },
@@ -567,10 +584,11 @@ impl Attempts {
     /// KMS error itself (retrying may help); otherwise "no decryptable key"
     /// with every collected reason.
     fn into_error(mut self, keyring: &str) -> Error {
-        if self.tried > 0 && self.all_transient {
-            if let Some(e) = self.first_transient {
-                return e;
-            }
+        if self.tried > 0
+            && self.all_transient
+            && let Some(e) = self.first_transient
+        {
+            return e;
         }
         if self.notes.is_empty() {
             self.notes.push(keyring.to_string());
