@@ -26,6 +26,18 @@
 //! be inside a Tokio runtime; otherwise the call fails with a clear error
 //! rather than a panic.
 //!
+//! # Errors
+//!
+//! A failed KMS call is [`Error::Kms`], whose message says what happened
+//! (access denied, key not found, wrong encryption context, KMS unreachable
+//! at a given URL, ...). `on_encrypt` returns it as is. `on_decrypt` tries
+//! every matching encrypted data key and returns
+//! [`Error::NoDecryptableKey`] listing each failure, except when every
+//! attempt failed because KMS could not be used at all (unreachable,
+//! timed out, throttled, internal error): then it returns that
+//! [`Error::Kms`], so callers can tell an outage (retry later) from a key
+//! that does not fit.
+//!
 //! Note: the plaintext data key handed to KMS `Encrypt` is copied into the
 //! request buffer of `aws-sdk-kms`, which does not zeroize it.
 
