@@ -237,7 +237,7 @@ async fn hostile_inputs_do_not_panic() {
                 let at = (rng.next() as usize) % v.len();
                 v[at] = rng.next() as u8;
             }
-            if rng.next() % 3 == 0 {
+            if rng.next().is_multiple_of(3) {
                 v.truncate((rng.next() as usize) % v.len());
             }
             v
