@@ -17,6 +17,7 @@ pub mod context;
 pub mod crypto;
 pub mod error;
 pub mod keyring;
+pub mod keyspec;
 pub mod materials;
 pub mod message;
 pub mod suite;
