@@ -10,7 +10,7 @@ use crate::context::{self, EncryptionContext, PUBLIC_KEY_FIELD};
 use crate::crypto::signature::SigningKey;
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
-use crate::materials::{DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest};
+use crate::materials::{DataKey, DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest};
 
 /// Supplies materials for encrypting and decrypting messages.
 #[async_trait]
@@ -20,6 +20,14 @@ pub trait MaterialsManager: Send + Sync + std::fmt::Debug {
 
     /// Materials for decrypting a message with the given header fields.
     async fn decrypt_materials(&self, request: DecryptRequest<'_>) -> Result<DecryptionMaterials>;
+
+    /// Wraps an existing data key for a new encryption context (used when
+    /// an object is copied to another bucket: same data key, new encrypted
+    /// data keys). Managers that cannot do this return an error.
+    async fn rewrap(&self, request: EncryptionRequest, data_key: DataKey) -> Result<EncryptionMaterials> {
+        let _ = (request, data_key);
+        Err(Error::InvalidParameter("this materials manager cannot re-wrap data keys".into()))
+    }
 }
 
 /// The default manager: one keyring, ESDK's rules.
@@ -60,6 +68,19 @@ impl MaterialsManager for DefaultCmm {
         let mut materials = EncryptionMaterials::new(suite, ctx);
         materials.required_context_keys = request.required_context_keys;
         materials.signing_key = signing_key;
+        let materials = self.keyring.on_encrypt(materials).await?;
+        materials.validate()?;
+        Ok(materials)
+    }
+
+    async fn rewrap(&self, request: EncryptionRequest, data_key: DataKey) -> Result<EncryptionMaterials> {
+        let suite = request.suite.unwrap_or(request.commitment_policy.default_suite());
+        if suite.signature().is_some() {
+            return Err(Error::InvalidParameter("signed suites cannot be re-wrapped".into()));
+        }
+        let mut materials = EncryptionMaterials::new(suite, request.encryption_context);
+        materials.required_context_keys = request.required_context_keys;
+        materials.data_key = Some(data_key);
         let materials = self.keyring.on_encrypt(materials).await?;
         materials.validate()?;
         Ok(materials)

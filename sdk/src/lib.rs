@@ -20,6 +20,7 @@ pub mod keyring;
 pub mod keyspec;
 pub mod materials;
 pub mod message;
+pub mod object;
 pub mod suite;
 
 pub use context::EncryptionContext;

@@ -44,13 +44,9 @@ impl MultiKeyring {
 #[async_trait]
 impl Keyring for MultiKeyring {
     async fn on_encrypt(&self, mut materials: EncryptionMaterials) -> Result<EncryptionMaterials> {
+        // With a data key already present (re-wrapping an existing key),
+        // the generator wraps it like any child.
         if let Some(g) = &self.generator {
-            if materials.data_key.is_some() {
-                return Err(Error::Keyring {
-                    keyring: self.describe(),
-                    message: "materials already hold a data key but the multi-keyring has a generator".into(),
-                });
-            }
             materials = g.on_encrypt(materials).await?;
         } else if materials.data_key.is_none() {
             return Err(Error::Keyring {

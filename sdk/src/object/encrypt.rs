@@ -1,0 +1,98 @@
+//! Encrypts one part of an object (or a whole single-request object) into
+//! frames, holding at most one frame of plaintext.
+
+use std::sync::Arc;
+
+use crate::crypto::aead::TAG_LEN;
+use crate::error::{Error, Result};
+use crate::object::frame::{END_OF_OBJECT, END_OF_PART, ObjectKey};
+
+/// Encrypts the frames of one part.
+#[derive(Debug)]
+pub struct PartEncryptor {
+    key: Arc<ObjectKey>,
+    part: u32,
+    end_of_object: bool,
+    frame: usize,
+    index: u32,
+    pending: Vec<u8>,
+    finished: bool,
+}
+
+impl PartEncryptor {
+    /// Starts part `part` (0 for a single-request object). When
+    /// `last_of_object` is true its final frame also carries the
+    /// end-of-object flag.
+    pub fn new(key: Arc<ObjectKey>, part: u32, frame_length: u32, last_of_object: bool) -> Result<Self> {
+        if frame_length == 0 {
+            return Err(Error::InvalidParameter("frame length must be at least 1".into()));
+        }
+        if part > 10_000 {
+            return Err(Error::InvalidParameter(format!("part number {part} is above 10000")));
+        }
+        Ok(Self {
+            key,
+            part,
+            end_of_object: last_of_object,
+            frame: frame_length as usize,
+            index: 0,
+            pending: Vec::new(),
+            finished: false,
+        })
+    }
+
+    fn seal(&mut self, plaintext: &[u8], flags: u32, out: &mut Vec<u8>) -> Result<()> {
+        let start = out.len();
+        out.reserve(plaintext.len() + TAG_LEN);
+        out.extend_from_slice(plaintext);
+        let tag = self.key.seal_frame(self.part, self.index, flags, &mut out[start..])?;
+        out.extend_from_slice(&tag);
+        self.index = self
+            .index
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidParameter("part has too many frames".into()))?;
+        Ok(())
+    }
+
+    /// Encrypts `input`, appending whole frames to `out`. A full frame is
+    /// held back until it is known not to be the part's last.
+    pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if self.finished {
+            return Err(Error::InvalidParameter("update after finish".into()));
+        }
+        let f = self.frame;
+        while !input.is_empty() {
+            if self.pending.len() == f {
+                let frame = std::mem::take(&mut self.pending);
+                self.seal(&frame, 0, out)?;
+                self.pending = frame;
+                self.pending.clear();
+            }
+            if self.pending.is_empty() {
+                while input.len() > f {
+                    let (frame, rest) = input.split_at(f);
+                    self.seal(frame, 0, out)?;
+                    input = rest;
+                }
+            }
+            if self.pending.capacity() == 0 {
+                self.pending.reserve_exact(f.min(1 << 20));
+            }
+            let take = (f - self.pending.len()).min(input.len());
+            self.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+        }
+        Ok(())
+    }
+
+    /// Seals the part's last frame.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        if self.finished {
+            return Err(Error::InvalidParameter("finish called twice".into()));
+        }
+        self.finished = true;
+        let flags = END_OF_PART | if self.end_of_object { END_OF_OBJECT } else { 0 };
+        let pending = std::mem::take(&mut self.pending);
+        self.seal(&pending, flags, out)
+    }
+}

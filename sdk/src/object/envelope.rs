@@ -1,0 +1,380 @@
+//! The object envelope: everything needed to decrypt an object except the
+//! body, stored base64-encoded in the object's metadata under
+//! `x-amz-meta-s3seal-envelope`.
+//!
+//! Binary layout (version 1, all integers big-endian):
+//!
+//! ```text
+//! version        u8   = 1
+//! suite          u8   (1 = AES-256-GCM, 2 = ChaCha20-Poly1305)
+//! flags          u8   (bit 0: multipart, parts numbered from 1;
+//!                      bit 1: the last frame carries the end-of-object flag)
+//! frame length   u32  plaintext bytes per frame
+//! part frames    u32  frames per part other than the last, 0 if unknown
+//! message id     [32]
+//! context        u16 length || ESDK-serialized stored encryption context
+//! EDK count      u16, then each EDK as in ESDK: u16-length-prefixed
+//!                provider id, provider info, ciphertext
+//! commitment     [32]
+//! header tag     [16]
+//! ```
+//!
+//! The header tag authenticates, with the object key and the header nonce,
+//! `"s3seal object v1" || envelope without tag || u16 len || object key ||
+//! serialized authenticated-only context` (which holds the bucket), so an
+//! envelope is valid for one bucket and key only.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use subtle::ConstantTimeEq;
+
+use crate::cmm::MaterialsManager;
+use crate::context::{self, EncryptionContext};
+use crate::crypto::aead::{AeadAlgorithm, Backend, TAG_LEN, Tag};
+use crate::crypto::random;
+use crate::error::{Error, Result};
+use crate::materials::{DataKey, DecryptRequest, EncryptedDataKey, EncryptionRequest};
+use crate::message::codec::{Reader, put_len16};
+use crate::object::frame::ObjectKey;
+use crate::suite::{AlgorithmSuite, CommitmentPolicy};
+
+/// Object metadata key (without `x-amz-meta-`) holding the envelope.
+pub const METADATA_KEY: &str = "s3seal-envelope";
+
+/// Encryption context key under which the bucket is bound (authenticated,
+/// not stored).
+pub const BUCKET_CONTEXT_KEY: &str = "s3seal:bucket";
+
+/// The materials suite used for objects: a 32-byte data key, committing.
+const MATERIALS_SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+
+const VERSION: u8 = 1;
+const AAD_LABEL: &[u8] = b"s3seal object v1";
+
+/// Envelope flag: the object was written in parts numbered from 1.
+pub const FLAG_MULTIPART: u8 = 1;
+/// Envelope flag: the object's last frame carries the end-of-object flag.
+pub const FLAG_END_MARKED: u8 = 2;
+
+/// The AEAD suites of the object format (both with key commitment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ObjectSuite {
+    /// AES-256-GCM with HKDF-SHA512 key derivation and commitment. The default.
+    #[default]
+    Aes256GcmCommit,
+    /// ChaCha20-Poly1305 with HKDF-SHA512 key derivation and commitment,
+    /// for CPUs without AES instructions.
+    ChaCha20Poly1305Commit,
+}
+
+impl ObjectSuite {
+    /// The suite byte in the envelope.
+    pub const fn id(self) -> u8 {
+        match self {
+            ObjectSuite::Aes256GcmCommit => 1,
+            ObjectSuite::ChaCha20Poly1305Commit => 2,
+        }
+    }
+
+    /// Looks a suite up by its byte.
+    pub fn from_id(id: u8) -> Result<Self> {
+        match id {
+            1 => Ok(ObjectSuite::Aes256GcmCommit),
+            2 => Ok(ObjectSuite::ChaCha20Poly1305Commit),
+            other => Err(Error::UnsupportedSuite(u16::from(other))),
+        }
+    }
+
+    /// The AEAD of the frames.
+    pub const fn aead(self) -> AeadAlgorithm {
+        match self {
+            ObjectSuite::Aes256GcmCommit => AeadAlgorithm::Aes256Gcm,
+            ObjectSuite::ChaCha20Poly1305Commit => AeadAlgorithm::ChaCha20Poly1305,
+        }
+    }
+}
+
+/// A parsed object envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The frame AEAD.
+    pub suite: ObjectSuite,
+    /// [`FLAG_MULTIPART`], [`FLAG_END_MARKED`].
+    pub flags: u8,
+    /// Plaintext bytes per frame.
+    pub frame_length: u32,
+    /// Frames per part other than the last, when the writer knew it.
+    pub part_frames: u32,
+    /// The random per-object id from which the object key is derived.
+    pub message_id: [u8; 32],
+    /// The stored encryption context.
+    pub encryption_context: EncryptionContext,
+    /// The data key, encrypted by each keyring.
+    pub encrypted_data_keys: Vec<EncryptedDataKey>,
+    /// The key commitment.
+    pub commitment: [u8; 32],
+    /// The header tag.
+    pub tag: Tag,
+}
+
+impl Envelope {
+    /// True when the object was written in parts.
+    pub fn is_multipart(&self) -> bool {
+        self.flags & FLAG_MULTIPART != 0
+    }
+
+    /// True when the last frame carries the end-of-object flag.
+    pub fn is_end_marked(&self) -> bool {
+        self.flags & FLAG_END_MARKED != 0
+    }
+
+    fn body_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(&[VERSION, self.suite.id(), self.flags]);
+        out.extend_from_slice(&self.frame_length.to_be_bytes());
+        out.extend_from_slice(&self.part_frames.to_be_bytes());
+        out.extend_from_slice(&self.message_id);
+        put_len16(&mut out, &context::serialize(&self.encryption_context)?)?;
+        let n = u16::try_from(self.encrypted_data_keys.len())
+            .map_err(|_| Error::InvalidParameter("too many encrypted data keys".into()))?;
+        out.extend_from_slice(&n.to_be_bytes());
+        for edk in &self.encrypted_data_keys {
+            put_len16(&mut out, &edk.provider_id)?;
+            put_len16(&mut out, &edk.provider_info)?;
+            put_len16(&mut out, &edk.ciphertext)?;
+        }
+        out.extend_from_slice(&self.commitment);
+        Ok(out)
+    }
+
+    /// Serializes the envelope.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = self.body_bytes()?;
+        out.extend_from_slice(&self.tag);
+        Ok(out)
+    }
+
+    /// Parses an envelope; trailing bytes are an error.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let short = |e: Error| match e {
+            Error::Truncated(_) => Error::malformed("object envelope is truncated"),
+            other => other,
+        };
+        let mut r = Reader::new(bytes);
+        let version = r.u8().map_err(short)?;
+        if version != VERSION {
+            return Err(Error::malformed(format!("unknown object envelope version {version}")));
+        }
+        let suite = ObjectSuite::from_id(r.u8().map_err(short)?)?;
+        let flags = r.u8().map_err(short)?;
+        if flags & !(FLAG_MULTIPART | FLAG_END_MARKED) != 0 {
+            return Err(Error::malformed("unknown object envelope flags"));
+        }
+        let frame_length = r.u32().map_err(short)?;
+        if frame_length == 0 {
+            return Err(Error::malformed("object frame length is 0"));
+        }
+        let part_frames = r.u32().map_err(short)?;
+        let message_id = r.array::<32>().map_err(short)?;
+        let encryption_context = context::deserialize(r.len16_bytes().map_err(short)?)?;
+        let n = r.u16().map_err(short)?;
+        if n == 0 {
+            return Err(Error::malformed("object envelope has no encrypted data keys"));
+        }
+        let mut encrypted_data_keys = Vec::with_capacity(usize::from(n).min(16));
+        for _ in 0..n {
+            encrypted_data_keys.push(EncryptedDataKey {
+                provider_id: r.len16_bytes().map_err(short)?.to_vec(),
+                provider_info: r.len16_bytes().map_err(short)?.to_vec(),
+                ciphertext: r.len16_bytes().map_err(short)?.to_vec(),
+            });
+        }
+        let commitment = r.array::<32>().map_err(short)?;
+        let tag = r.array::<TAG_LEN>().map_err(short)?;
+        if !r.is_empty() {
+            return Err(Error::malformed("trailing bytes after the object envelope"));
+        }
+        Ok(Self { suite, flags, frame_length, part_frames, message_id, encryption_context, encrypted_data_keys, commitment, tag })
+    }
+
+    /// The metadata value: base64 of the envelope.
+    pub fn to_metadata_value(&self) -> Result<String> {
+        Ok(B64.encode(self.to_bytes()?))
+    }
+
+    /// Parses a metadata value.
+    pub fn from_metadata_value(value: &str) -> Result<Self> {
+        let bytes = B64
+            .decode(value.trim())
+            .map_err(|_| Error::malformed("object envelope metadata is not valid base64"))?;
+        Self::parse(&bytes)
+    }
+
+    fn header_aad(&self, object_key: &str, auth_only: &EncryptionContext) -> Result<Vec<u8>> {
+        let mut aad = AAD_LABEL.to_vec();
+        aad.extend_from_slice(&self.body_bytes()?);
+        put_len16(&mut aad, object_key.as_bytes())?;
+        aad.extend_from_slice(&context::serialize(auth_only)?);
+        Ok(aad)
+    }
+}
+
+/// An object's envelope together with its ready-to-use key.
+#[derive(Debug, Clone)]
+pub struct SealedObject {
+    /// The envelope (to store, or as read).
+    pub envelope: Envelope,
+    /// The object key.
+    pub key: Arc<ObjectKey>,
+    data_key: DataKey,
+    auth_only: EncryptionContext,
+}
+
+/// Parameters of a new object.
+#[derive(Debug, Clone)]
+pub struct NewObject<'a> {
+    /// Bucket the object is written to.
+    pub bucket: &'a str,
+    /// Object key.
+    pub key: &'a str,
+    /// Caller's encryption context (stored in the envelope).
+    pub context: &'a EncryptionContext,
+    /// Frame AEAD.
+    pub suite: ObjectSuite,
+    /// Plaintext bytes per frame.
+    pub frame_length: u32,
+    /// Envelope flags.
+    pub flags: u8,
+    /// Frames per part other than the last, 0 if unknown.
+    pub part_frames: u32,
+    /// Plaintext length, when known (for caching limits).
+    pub plaintext_length: Option<u64>,
+}
+
+fn bucket_context(ctx: &EncryptionContext, bucket: &str) -> Result<EncryptionContext> {
+    context::check_caller_context(ctx)?;
+    if ctx.contains_key(BUCKET_CONTEXT_KEY) {
+        return Err(Error::EncryptionContext(format!("{BUCKET_CONTEXT_KEY} is set by s3seal")));
+    }
+    let mut c = ctx.clone();
+    c.insert(BUCKET_CONTEXT_KEY.to_string(), bucket.to_string());
+    Ok(c)
+}
+
+impl SealedObject {
+    /// Obtains a data key for a new object and builds its envelope.
+    pub async fn create(cmm: &dyn MaterialsManager, backend: Backend, new: NewObject<'_>) -> Result<Self> {
+        if new.frame_length == 0 {
+            return Err(Error::InvalidParameter("frame length must be at least 1".into()));
+        }
+        let ctx = bucket_context(new.context, new.bucket)?;
+        let materials = cmm
+            .get_encryption_materials(EncryptionRequest {
+                encryption_context: ctx,
+                required_context_keys: vec![BUCKET_CONTEXT_KEY.to_string()],
+                suite: Some(MATERIALS_SUITE),
+                commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
+                plaintext_length: new.plaintext_length,
+            })
+            .await?;
+        let data_key = materials.data_key.clone().ok_or(Error::Crypto("materials without a data key"))?;
+        let message_id = random::array::<32>()?;
+        let (key, commitment) = ObjectKey::derive(new.suite, data_key.as_bytes(), &message_id, backend)?;
+        let (auth_only, stored): (EncryptionContext, EncryptionContext) = materials
+            .encryption_context
+            .into_iter()
+            .partition(|(k, _)| materials.required_context_keys.contains(k));
+        let mut envelope = Envelope {
+            suite: new.suite,
+            flags: new.flags,
+            frame_length: new.frame_length,
+            part_frames: new.part_frames,
+            message_id,
+            encryption_context: stored,
+            encrypted_data_keys: materials.encrypted_data_keys,
+            commitment,
+            tag: [0; TAG_LEN],
+        };
+        envelope.tag = key.header_tag(&envelope.header_aad(new.key, &auth_only)?)?;
+        Ok(Self { envelope, key: Arc::new(key), data_key, auth_only })
+    }
+
+    /// Opens the envelope of `bucket`/`key`: unwraps the data key, checks
+    /// the commitment (before anything else uses the key) and the header
+    /// tag. `reproduced` is the context the caller expects.
+    pub async fn open(
+        cmm: &dyn MaterialsManager,
+        backend: Backend,
+        envelope: Envelope,
+        bucket: &str,
+        key: &str,
+        reproduced: &EncryptionContext,
+        max_encrypted_data_keys: Option<usize>,
+    ) -> Result<Self> {
+        if let Some(limit) = max_encrypted_data_keys
+            && envelope.encrypted_data_keys.len() > limit
+        {
+            return Err(Error::TooManyEncryptedDataKeys { found: envelope.encrypted_data_keys.len(), limit });
+        }
+        let reproduced = bucket_context(reproduced, bucket)?;
+        let materials = cmm
+            .decrypt_materials(DecryptRequest {
+                suite: MATERIALS_SUITE,
+                commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
+                encrypted_data_keys: &envelope.encrypted_data_keys,
+                encryption_context: &envelope.encryption_context,
+                reproduced_context: &reproduced,
+            })
+            .await
+            .map_err(|e| match e {
+                Error::NoDecryptableKey(mut d) => {
+                    d.message_keys = envelope.encrypted_data_keys.iter().map(|k| k.describe()).collect();
+                    Error::NoDecryptableKey(d)
+                }
+                other => other,
+            })?;
+        let data_key = materials.data_key.clone().ok_or(Error::NoDecryptableKey(Default::default()))?;
+        let (okey, commitment) = ObjectKey::derive(envelope.suite, data_key.as_bytes(), &envelope.message_id, backend)?;
+        if !bool::from(commitment.ct_eq(&envelope.commitment)) {
+            return Err(Error::CommitmentMismatch);
+        }
+        let auth_only = context::filter(&materials.encryption_context, &materials.required_context_keys);
+        okey.check_header_tag(&envelope.header_aad(key, &auth_only)?, &envelope.tag)?;
+        Ok(Self { envelope, key: Arc::new(okey), data_key, auth_only })
+    }
+
+    /// The envelope for the same body stored under another key of the
+    /// same bucket (copy or rename): only the header tag changes.
+    pub fn rebind_key(&self, new_key: &str) -> Result<Envelope> {
+        let mut e = self.envelope.clone();
+        e.tag = self.key.header_tag(&e.header_aad(new_key, &self.auth_only)?)?;
+        Ok(e)
+    }
+
+    /// The envelope for the same body stored in another bucket: the data
+    /// key is wrapped again for the new bucket's context (same data key,
+    /// same message id, so the body is unchanged), then tagged for the new
+    /// key.
+    pub async fn rebind_bucket(&self, cmm: &dyn MaterialsManager, new_bucket: &str, new_key: &str) -> Result<Envelope> {
+        let ctx = bucket_context(&self.envelope.encryption_context, new_bucket)?;
+        let materials = cmm
+            .rewrap(
+                EncryptionRequest {
+                    encryption_context: ctx,
+                    required_context_keys: vec![BUCKET_CONTEXT_KEY.to_string()],
+                    suite: Some(MATERIALS_SUITE),
+                    commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
+                    plaintext_length: None,
+                },
+                self.data_key.clone(),
+            )
+            .await?;
+        let auth_only = context::filter(&materials.encryption_context, &materials.required_context_keys);
+        let mut e = self.envelope.clone();
+        e.encrypted_data_keys = materials.encrypted_data_keys;
+        e.tag = self.key.header_tag(&e.header_aad(new_key, &auth_only)?)?;
+        Ok(e)
+    }
+}
