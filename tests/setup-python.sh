@@ -10,14 +10,27 @@ PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "python for the venvs: $PY ($("$PY" --version 2>&1))"
 
+# A venv is only valid where it was made (its scripts name their interpreter
+# by absolute path) and while its interpreter runs: a copy found elsewhere
+# (e.g. one committed by mistake and cloned) is rebuilt from scratch.
+venv_ok() {
+  local dir=$1
+  "$dir/bin/python" -c 'import sys' 2>/dev/null || return 1
+  case "$(head -n1 "$dir/bin/pip" 2>/dev/null)" in
+    "#!$PWD/$dir/bin/python"*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
 make_venv() {
   local dir=$1; shift
   local marker="$dir/.s3seal-ready"
-  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$*" ]; then
+  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$*" ] && venv_ok "$dir"; then
     echo "$dir: ready ($*)"
     return 0
   fi
   echo "$dir: creating ($*)"
+  rm -rf "$dir"
   "$PY" -m venv "$dir"
   "$dir/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
   "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
