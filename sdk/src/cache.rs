@@ -904,8 +904,8 @@ impl IdHasher {
 fn copy_error(e: &Error) -> Error {
     match e {
         Error::Malformed(m) => Error::Malformed(m.clone()),
-        Error::Truncated(m) => Error::Truncated(*m),
-        Error::Authentication(m) => Error::Authentication(*m),
+        Error::Truncated(m) => Error::Truncated(m),
+        Error::Authentication(m) => Error::Authentication(m),
         Error::CommitmentMismatch => Error::CommitmentMismatch,
         Error::BadSignature => Error::BadSignature,
         Error::NoDecryptableKey(d) => Error::NoDecryptableKey(d.clone()),
@@ -925,12 +925,12 @@ fn copy_error(e: &Error) -> Error {
             message: message.clone(),
         },
         Error::Kms { operation, message } => Error::Kms {
-            operation: *operation,
+            operation,
             message: message.clone(),
         },
         Error::InvalidParameter(m) => Error::InvalidParameter(m.clone()),
         Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
-        Error::Crypto(m) => Error::Crypto(*m),
+        Error::Crypto(m) => Error::Crypto(m),
         // Variants added later keep their message.
         #[allow(unreachable_patterns)]
         other => Error::Keyring {
