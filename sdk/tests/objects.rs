@@ -42,7 +42,8 @@ fn seal_parts(obj: &SealedObject, parts: &[&[u8]], multipart: bool, end_marked: 
         .map(|(i, p)| {
             let number = if multipart { i as u32 + 1 } else { 0 };
             let last = i + 1 == parts.len() && end_marked;
-            let mut e = PartEncryptor::new(obj.key.clone(), number, obj.envelope.frame_length, last).unwrap();
+            let expected = if i % 2 == 0 { Some(p.len() as u64) } else { None };
+            let mut e = PartEncryptor::new(obj.key.clone(), number, obj.envelope.frame_length, last, expected).unwrap();
             let mut o = Vec::new();
             for chunk in p.chunks(1000) {
                 e.update(chunk, &mut o).unwrap();

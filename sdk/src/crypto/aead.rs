@@ -201,6 +201,102 @@ impl AeadKey {
     }
 }
 
+impl AeadKey {
+    /// Encrypts `plaintext` into `out`, which must be exactly
+    /// `plaintext.len() + 16` bytes: ciphertext then tag. One pass over the
+    /// data, no copy.
+    pub fn seal_to(&self, nonce: &Nonce, aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        if out.len() != plaintext.len() + TAG_LEN {
+            return Err(Error::Crypto("seal_to: output length"));
+        }
+        let (ct, tag_out) = out.split_at_mut(plaintext.len());
+        let fail = |_| Error::Crypto("AEAD seal failed (input too long)");
+        let tag: Tag = match &self.inner {
+            Inner::AwsLc(k) => {
+                return k
+                    .seal_out_of_place_scatter(
+                        lc::Nonce::assume_unique_for_key(*nonce),
+                        lc::Aad::from(aad),
+                        plaintext,
+                        ct,
+                        &[],
+                        tag_out,
+                    )
+                    .map_err(|_| Error::Crypto("AEAD seal failed (input too long)"));
+            }
+            other => {
+                let buf = aes_gcm::aead::inout::InOutBuf::new(plaintext, ct).map_err(|_| Error::Crypto("length"))?;
+                let n = (*nonce).into();
+                match other {
+                    Inner::Aes128(c) => c.encrypt_inout_detached(&n, aad, buf).map_err(fail)?.into(),
+                    Inner::Aes192(c) => c.encrypt_inout_detached(&n, aad, buf).map_err(fail)?.into(),
+                    Inner::Aes256(c) => c.encrypt_inout_detached(&n, aad, buf).map_err(fail)?.into(),
+                    Inner::ChaCha(c) => c.encrypt_inout_detached(&n, aad, buf).map_err(fail)?.into(),
+                    Inner::AwsLc(_) => unreachable!("handled above"),
+                }
+            }
+        };
+        tag_out.copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Decrypts `ciphertext_and_tag` into `out`, which must be exactly the
+    /// ciphertext's length. On failure `out` holds unspecified bytes that
+    /// must not be used.
+    pub fn open_to(&self, nonce: &Nonce, aad: &[u8], ciphertext_and_tag: &[u8], out: &mut [u8], what: &'static str) -> Result<()> {
+        let ct_len = ciphertext_and_tag
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(Error::Truncated("ciphertext shorter than its tag"))?;
+        if out.len() != ct_len {
+            return Err(Error::Crypto("open_to: output length"));
+        }
+        let (ct, tag) = ciphertext_and_tag.split_at(ct_len);
+        let fail = |_| Error::Authentication(what);
+        match &self.inner {
+            Inner::AwsLc(k) => k
+                .open_separate_gather(lc::Nonce::assume_unique_for_key(*nonce), lc::Aad::from(aad), ct, tag, out)
+                .map_err(|_| Error::Authentication(what)),
+            other => {
+                let tag: Tag = tag.try_into().map_err(|_| Error::Crypto("tag length"))?;
+                let buf = aes_gcm::aead::inout::InOutBuf::new(ct, out).map_err(|_| Error::Crypto("length"))?;
+                let n = (*nonce).into();
+                match other {
+                    Inner::Aes128(c) => c.decrypt_inout_detached(&n, aad, buf, &tag.into()).map_err(fail),
+                    Inner::Aes192(c) => c.decrypt_inout_detached(&n, aad, buf, &tag.into()).map_err(fail),
+                    Inner::Aes256(c) => c.decrypt_inout_detached(&n, aad, buf, &tag.into()).map_err(fail),
+                    Inner::ChaCha(c) => c.decrypt_inout_detached(&n, aad, buf, &tag.into()).map_err(fail),
+                    Inner::AwsLc(_) => unreachable!("handled above"),
+                }
+            }
+        }
+    }
+
+    /// Appends the sealing of `plaintext` (ciphertext then tag) to `out`.
+    pub fn seal_append(&self, nonce: &Nonce, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let start = out.len();
+        out.resize(start + plaintext.len() + TAG_LEN, 0);
+        let r = self.seal_to(nonce, aad, plaintext, &mut out[start..]);
+        if r.is_err() {
+            out.truncate(start);
+        }
+        r
+    }
+
+    /// Appends the plaintext of `ciphertext_and_tag` to `out` if it
+    /// authenticates; leaves `out` unchanged otherwise.
+    pub fn open_append(&self, nonce: &Nonce, aad: &[u8], ciphertext_and_tag: &[u8], out: &mut Vec<u8>, what: &'static str) -> Result<()> {
+        let start = out.len();
+        let n = ciphertext_and_tag.len().checked_sub(TAG_LEN).ok_or(Error::Truncated("ciphertext shorter than its tag"))?;
+        out.resize(start + n, 0);
+        let r = self.open_to(nonce, aad, ciphertext_and_tag, &mut out[start..], what);
+        if r.is_err() {
+            out.truncate(start);
+        }
+        r
+    }
+}
+
 /// Seals `plaintext` with a one-off key, returning ciphertext || tag.
 /// Used for key wrapping, where the key is used once.
 pub fn seal(backend: Backend, alg: AeadAlgorithm, key: &[u8], nonce: &Nonce, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
@@ -251,6 +347,17 @@ mod tests {
             let b = seal(Backend::RustCrypto, alg, &key, &nonce, b"aad", &pt).unwrap();
             assert_eq!(a, b, "{alg:?}");
             for be in Backend::ALL {
+                let k = AeadKey::new(be, alg, &key).unwrap();
+                let mut o = Vec::new();
+                k.seal_append(&nonce, b"aad", &pt, &mut o).unwrap();
+                assert_eq!(o, a, "{alg:?} {be} out of place");
+                let mut back = vec![9u8];
+                k.open_append(&nonce, b"aad", &a, &mut back, "t").unwrap();
+                assert_eq!(&back[1..], &pt[..]);
+                let mut bad = a.clone();
+                bad[0] ^= 1;
+                assert!(k.open_append(&nonce, b"aad", &bad, &mut back, "t").is_err());
+                assert_eq!(back.len(), 1 + pt.len(), "failed open leaves the buffer");
                 assert_eq!(&open(be, alg, &key, &nonce, b"aad", &a, "t").unwrap()[..], &pt[..]);
                 let mut bad = a.clone();
                 bad[3] ^= 1;

@@ -204,23 +204,12 @@ impl BodyDecryptor {
     fn open_into(&mut self, kind: BodyKind, seq: u32, nonce: &[u8; 12], ct_and_tag: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let len = (ct_and_tag.len() - TAG_LEN) as u64;
         body_aad(&mut self.aad, &self.message_id, kind, seq, len);
-        let start = out.len();
-        out.extend_from_slice(ct_and_tag);
         let what = match kind {
             BodyKind::Frame => "message frame",
             BodyKind::FinalFrame => "final message frame",
             BodyKind::SingleBlock => "message body",
         };
-        match self.key.open_in_place(nonce, &self.aad, &mut out[start..], what) {
-            Ok(_) => {
-                out.truncate(out.len() - TAG_LEN);
-                Ok(())
-            }
-            Err(e) => {
-                out.truncate(start);
-                Err(e)
-            }
-        }
+        self.key.open_append(nonce, &self.aad, ct_and_tag, out, what)
     }
 
     fn unit(&mut self, unit: &[u8], out: &mut Vec<u8>) -> Result<()> {

@@ -5,7 +5,7 @@
 //! O(frame length) whatever the message size.
 
 use crate::context;
-use crate::crypto::aead::{AeadKey, Backend, TAG_LEN};
+use crate::crypto::aead::{AeadKey, Backend};
 use crate::crypto::kdf;
 use crate::crypto::random;
 use crate::crypto::signature::Signer;
@@ -25,6 +25,8 @@ pub struct MessageEncryptor {
     aad: Vec<u8>,
     signer: Option<Signer>,
     finished: bool,
+    expected_len: Option<u64>,
+    sealed: u64,
 }
 
 impl std::fmt::Debug for MessageEncryptor {
@@ -93,7 +95,23 @@ impl MessageEncryptor {
             aad: Vec::with_capacity(128),
             signer,
             finished: false,
+            expected_len: None,
+            sealed: 0,
         })
+    }
+
+    /// Declares the plaintext length. With it, a message whose length is a
+    /// multiple of the frame length ends in a full final frame, and a
+    /// different amount of plaintext is an error; without it, full frames
+    /// are sealed as soon as they fill, and the final frame may be empty.
+    pub fn with_plaintext_length(mut self, len: Option<u64>) -> Self {
+        self.expected_len = len;
+        self
+    }
+
+    /// True when a frame of `len` more bytes would end the declared plaintext.
+    fn ends_message(&self, len: usize) -> bool {
+        self.expected_len.is_some_and(|e| self.sealed + len as u64 >= e)
     }
 
     /// The header this message will start with.
@@ -112,34 +130,43 @@ impl MessageEncryptor {
         }
     }
 
-    /// Encrypts `input`, appending ciphertext to `out`. A full frame is held
-    /// back until it is known not to be the last one.
+    /// Encrypts `input`, appending ciphertext to `out`. Frames are sealed
+    /// straight from `input` (one pass, no copy) when whole.
     pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
             return Err(Error::InvalidParameter("update after finish".into()));
         }
         self.emit_header(out);
+        if let Some(e) = self.expected_len
+            && self.sealed + (self.pending.len() + input.len()) as u64 > e
+        {
+            return Err(Error::InvalidParameter(format!("more plaintext than the declared {e} bytes")));
+        }
         let f = self.frame_len;
         while !input.is_empty() {
-            if self.pending.len() == f {
-                let frame = std::mem::take(&mut self.pending);
-                self.seal_regular(&frame, out)?;
-                self.pending = frame;
-                self.pending.clear();
-            }
             if self.pending.is_empty() {
-                while input.len() > f {
+                while input.len() >= f && !self.ends_message(f) {
                     let (frame, rest) = input.split_at(f);
                     self.seal_regular(frame, out)?;
                     input = rest;
                 }
+                if input.is_empty() {
+                    break;
+                }
             }
-            let take = (f - self.pending.len()).min(input.len());
             if self.pending.capacity() == 0 {
                 self.pending.reserve_exact(f.min(1 << 20));
             }
+            let take = (f - self.pending.len()).min(input.len());
             self.pending.extend_from_slice(&input[..take]);
             input = &input[take..];
+            if self.pending.len() == f && !self.ends_message(f) {
+                let frame = std::mem::take(&mut self.pending);
+                let r = self.seal_regular(&frame, out);
+                self.pending = frame;
+                self.pending.clear();
+                r?;
+            }
         }
         Ok(())
     }
@@ -159,23 +186,27 @@ impl MessageEncryptor {
             s.update(&out[start..]);
         }
         self.seq += 1;
+        self.sealed += plaintext.len() as u64;
         Ok(())
     }
 
     fn seal_into(&mut self, kind: BodyKind, nonce: &[u8; 12], plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
         body_aad(&mut self.aad, &self.header.message_id, kind, self.seq, plaintext.len() as u64);
-        let ct_start = out.len();
-        out.reserve(plaintext.len() + TAG_LEN);
-        out.extend_from_slice(plaintext);
-        let tag = self.key.seal_in_place(nonce, &self.aad, &mut out[ct_start..])?;
-        out.extend_from_slice(&tag);
-        Ok(())
+        self.key.seal_append(nonce, &self.aad, plaintext, out)
     }
 
     /// Writes the final frame (and the signature footer of signed suites).
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
             return Err(Error::InvalidParameter("finish called twice".into()));
+        }
+        if let Some(e) = self.expected_len
+            && self.sealed + self.pending.len() as u64 != e
+        {
+            return Err(Error::InvalidParameter(format!(
+                "the plaintext ended after {} bytes, not the declared {e}",
+                self.sealed + self.pending.len() as u64
+            )));
         }
         self.emit_header(out);
         self.finished = true;

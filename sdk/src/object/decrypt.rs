@@ -135,18 +135,7 @@ impl FrameDecryptor {
     }
 
     fn try_open(&self, unit: &[u8], flags: u32, out: &mut Vec<u8>) -> Result<()> {
-        let start = out.len();
-        out.extend_from_slice(unit);
-        match self.key.open_frame(self.next.part, self.next.index, flags, &mut out[start..]) {
-            Ok(_) => {
-                out.truncate(out.len() - TAG_LEN);
-                Ok(())
-            }
-            Err(e) => {
-                out.truncate(start);
-                Err(e)
-            }
-        }
+        self.key.open_frame_append(self.next.part, self.next.index, flags, unit, out)
     }
 
     fn frame_into(&mut self, unit: &[u8], out: &mut Vec<u8>) -> Result<()> {

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::crypto::aead::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::object::frame::{END_OF_OBJECT, END_OF_PART, ObjectKey};
 
@@ -17,13 +16,17 @@ pub struct PartEncryptor {
     index: u32,
     pending: Vec<u8>,
     finished: bool,
+    expected_len: Option<u64>,
+    sealed: u64,
 }
 
 impl PartEncryptor {
     /// Starts part `part` (0 for a single-request object). When
     /// `last_of_object` is true its final frame also carries the
-    /// end-of-object flag.
-    pub fn new(key: Arc<ObjectKey>, part: u32, frame_length: u32, last_of_object: bool) -> Result<Self> {
+    /// end-of-object flag. With `expected_len` (the part's plaintext
+    /// length) frames are sealed straight from the input; without it, a
+    /// full frame is held back until more input shows it is not the last.
+    pub fn new(key: Arc<ObjectKey>, part: u32, frame_length: u32, last_of_object: bool, expected_len: Option<u64>) -> Result<Self> {
         if frame_length == 0 {
             return Err(Error::InvalidParameter("frame length must be at least 1".into()));
         }
@@ -38,15 +41,14 @@ impl PartEncryptor {
             index: 0,
             pending: Vec::new(),
             finished: false,
+            expected_len,
+            sealed: 0,
         })
     }
 
     fn seal(&mut self, plaintext: &[u8], flags: u32, out: &mut Vec<u8>) -> Result<()> {
-        let start = out.len();
-        out.reserve(plaintext.len() + TAG_LEN);
-        out.extend_from_slice(plaintext);
-        let tag = self.key.seal_frame(self.part, self.index, flags, &mut out[start..])?;
-        out.extend_from_slice(&tag);
+        self.key.seal_frame_append(self.part, self.index, flags, plaintext, out)?;
+        self.sealed += plaintext.len() as u64;
         self.index = self
             .index
             .checked_add(1)
@@ -54,22 +56,33 @@ impl PartEncryptor {
         Ok(())
     }
 
-    /// Encrypts `input`, appending whole frames to `out`. A full frame is
-    /// held back until it is known not to be the part's last.
+    /// Encrypts `input`, appending whole frames to `out`.
     pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
             return Err(Error::InvalidParameter("update after finish".into()));
         }
+        if let Some(e) = self.expected_len
+            && self.sealed + (self.pending.len() + input.len()) as u64 > e
+        {
+            return Err(Error::InvalidParameter(format!("more plaintext than the declared {e} bytes")));
+        }
         let f = self.frame;
+        // A full frame may be sealed as a middle frame only when more
+        // plaintext is known to follow it.
+        let more_after = |this: &Self, extra: usize| match this.expected_len {
+            Some(e) => this.sealed + (f as u64) < e,
+            None => extra > 0,
+        };
         while !input.is_empty() {
-            if self.pending.len() == f {
+            if self.pending.len() == f && more_after(self, input.len()) {
                 let frame = std::mem::take(&mut self.pending);
-                self.seal(&frame, 0, out)?;
+                let r = self.seal(&frame, 0, out);
                 self.pending = frame;
                 self.pending.clear();
+                r?;
             }
             if self.pending.is_empty() {
-                while input.len() > f {
+                while input.len() >= f && more_after(self, input.len() - f) {
                     let (frame, rest) = input.split_at(f);
                     self.seal(frame, 0, out)?;
                     input = rest;
@@ -89,6 +102,14 @@ impl PartEncryptor {
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
             return Err(Error::InvalidParameter("finish called twice".into()));
+        }
+        if let Some(e) = self.expected_len
+            && self.sealed + self.pending.len() as u64 != e
+        {
+            return Err(Error::InvalidParameter(format!(
+                "the part ended after {} bytes, not the declared {e}",
+                self.sealed + self.pending.len() as u64
+            )));
         }
         self.finished = true;
         let flags = END_OF_PART | if self.end_of_object { END_OF_OBJECT } else { 0 };

@@ -77,6 +77,17 @@ impl ObjectKey {
         self.key.seal_in_place(&frame_nonce(part, index, flags), &[], buf)
     }
 
+    /// Appends the sealed frame (ciphertext || tag) to `out`.
+    pub fn seal_frame_append(&self, part: u32, index: u32, flags: u32, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.key.seal_append(&frame_nonce(part, index, flags), &[], plaintext, out)
+    }
+
+    /// Appends the plaintext of one frame (ciphertext || tag) to `out` if
+    /// it authenticates at this position; leaves `out` unchanged otherwise.
+    pub fn open_frame_append(&self, part: u32, index: u32, flags: u32, frame: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.key.open_append(&frame_nonce(part, index, flags), &[], frame, out, "object frame")
+    }
+
     /// Opens one frame (ciphertext || tag) in place.
     pub fn open_frame<'a>(&self, part: u32, index: u32, flags: u32, buf: &'a mut [u8]) -> Result<&'a mut [u8]> {
         self.key.open_in_place(&frame_nonce(part, index, flags), &[], buf, "object frame")
