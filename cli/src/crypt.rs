@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use s3seal::keyring::Keyring;
+use s3seal::keyring::kms::PROVIDER_ID as KMS_PROVIDER;
+use s3seal::keyring::raw_aes::key_name_of;
 use s3seal::keyspec::KeySpec;
+use s3seal::materials::EncryptedDataKey;
 use s3seal::message::{Header, ParseLimits};
 use s3seal::stream::{AsyncDecryptingReader, AsyncEncryptingWriter};
 use s3seal::{Client, EncryptOptions, EncryptionContext};
@@ -12,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::args::{DecryptArgs, EncryptArgs};
 use crate::fail::{self, CliResult, Failure, Phase};
+use crate::inspect;
 use crate::io::{BUF, DynRead, Input, Output, PrefixError, read_prefix};
 
 /// Headers larger than this are refused before any key is used.
@@ -161,7 +165,15 @@ pub async fn decrypt(args: DecryptArgs) -> CliResult<()> {
         std::io::Cursor::new(prefix).chain(BufReader::with_capacity(BUF, &mut input.reader));
     let mut reader = AsyncDecryptingReader::new(&client, replay, &ctx)
         .await
-        .map_err(|e| explain(fail::sdk(e, Phase::Decrypt), &header, &ctx, &in_name))?;
+        .map_err(|e| {
+            explain(
+                fail::sdk(e, Phase::Decrypt),
+                &header,
+                &args.keys,
+                &ctx,
+                &in_name,
+            )
+        })?;
     pump(
         &mut reader,
         &mut writer,
@@ -170,7 +182,7 @@ pub async fn decrypt(args: DecryptArgs) -> CliResult<()> {
         Phase::Decrypt,
     )
     .await
-    .map_err(|f| explain(f, &header, &ctx, &in_name))?;
+    .map_err(|f| explain(f, &header, &args.keys, &ctx, &in_name))?;
     input.finish_progress();
     output.commit(writer).await
 }
@@ -212,38 +224,88 @@ pub async fn read_header(
     }
 }
 
-/// Adds hints about the encryption context to a decryption failure.
-fn explain(mut f: Failure, header: &Header, ctx: &EncryptionContext, name: &str) -> Failure {
+/// True when `spec` names the key that made `edk`.
+fn names(spec: &KeySpec, edk: &EncryptedDataKey) -> bool {
+    match spec {
+        KeySpec::Aes {
+            namespace, name, ..
+        } => {
+            edk.provider_id == namespace.as_bytes()
+                && key_name_of(&edk.provider_info) == Some(name.as_bytes())
+        }
+        KeySpec::Rsa {
+            namespace, name, ..
+        } => edk.provider_id == namespace.as_bytes() && edk.provider_info == name.as_bytes(),
+        KeySpec::Kms { key_id } => {
+            edk.provider_id == KMS_PROVIDER.as_bytes() && edk.provider_info == key_id.as_bytes()
+        }
+        KeySpec::KmsDiscovery { .. } => edk.provider_id == KMS_PROVIDER.as_bytes(),
+        _ => false,
+    }
+}
+
+/// Adds hints (which keys, which context) to a decryption failure.
+fn explain(
+    mut f: Failure,
+    header: &Header,
+    specs: &[KeySpec],
+    ctx: &EncryptionContext,
+    name: &str,
+) -> Failure {
     if f.code != fail::Code::Verify {
         return f;
     }
-    let key_or_context = matches!(
-        f.error.downcast_ref::<s3seal::Error>(),
-        Some(
-            s3seal::Error::NoDecryptableKey(_)
-                | s3seal::Error::Authentication(_)
-                | s3seal::Error::EncryptionContext(_)
-        )
-    );
-    if !key_or_context {
-        return f.context(format!("cannot decrypt {name}"));
-    }
-    let unstored: Vec<&str> = ctx
-        .keys()
-        .filter(|k| !header.encryption_context.contains_key(*k))
-        .map(String::as_str)
-        .collect();
-    if !unstored.is_empty() {
-        f = f.hint(format!(
-            "the message stores no value for {}: such -c pairs are used as unstored (required) context, which \
-             must be exactly what the message was encrypted with; drop the pairs it was not encrypted with",
-            unstored.join(", ")
-        ));
-    } else {
-        f = f.hint(
-            "if the message was encrypted with --required-context-key, give those pairs with -c KEY=VALUE \
-             (they are not stored in the message)",
-        );
+    let context_hints = |mut f: Failure| {
+        let unstored: Vec<&str> = ctx
+            .keys()
+            .filter(|k| !header.encryption_context.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        if unstored.is_empty() {
+            f = f.hint(
+                "if the message was encrypted with --required-context-key, give those pairs with -c KEY=VALUE \
+                 (they are not stored in the message)",
+            );
+        } else {
+            f = f.hint(format!(
+                "the message stores no value for {}: such -c pairs are authenticated as unstored context and \
+                 must be exactly those the message was encrypted with (drop any it was not encrypted with)",
+                unstored.join(", ")
+            ));
+        }
+        f
+    };
+    match f.error.downcast_ref::<s3seal::Error>() {
+        Some(s3seal::Error::NoDecryptableKey(_)) => {
+            let named = header
+                .encrypted_data_keys
+                .iter()
+                .any(|edk| specs.iter().any(|s| names(s, edk)));
+            if named {
+                f = f.hint(
+                    "a --key names a key this message was encrypted for, but it did not unwrap the data key: \
+                     the key material differs, or so does the encryption context",
+                );
+                f = context_hints(f);
+            } else {
+                let wanted: Vec<String> = header
+                    .encrypted_data_keys
+                    .iter()
+                    .map(inspect::edk_spec)
+                    .collect();
+                f = f.hint(format!(
+                    "give --key for one of the keys the message was encrypted for: {}",
+                    wanted.join(", ")
+                ));
+            }
+        }
+        Some(s3seal::Error::EncryptionContext(_)) => {
+            f = f.hint(format!(
+                "`s3seal inspect {name}` shows the encryption context stored in the message"
+            ));
+        }
+        Some(s3seal::Error::Authentication(_)) if f.hints.is_empty() => f = context_hints(f),
+        _ => {}
     }
     f.context(format!("cannot decrypt {name}"))
 }

@@ -85,11 +85,7 @@ pub fn sdk(e: s3seal::Error, phase: Phase) -> Failure {
         }
         _ => Code::Verify,
     };
-    let mut f = Failure::new(code, e);
-    if let Some(E::NoDecryptableKey(_)) = f.error.downcast_ref::<s3seal::Error>() {
-        f = f.hint("give --key for one of the keys the message was encrypted for (`s3seal inspect FILE` lists them)");
-    }
-    f
+    Failure::new(code, e)
 }
 
 /// Classifies an I/O error from a stream: SDK errors travel inside

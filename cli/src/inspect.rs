@@ -98,6 +98,11 @@ fn view(edk: &EncryptedDataKey) -> EdkView {
     }
 }
 
+/// The key spec (without key file) that names the key of `edk`.
+pub fn edk_spec(edk: &EncryptedDataKey) -> String {
+    view(edk).spec
+}
+
 fn content_type(h: &Header) -> &'static str {
     match h.content_type {
         ContentType::Framed => "framed",
