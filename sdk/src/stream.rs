@@ -113,7 +113,7 @@ impl<R: Read> DecryptingReader<R> {
         let mut dec = futures_executor::block_on(client.body_decryptor(&header, reproduced))?;
         let mut out = Vec::new();
         dec.update(&rest, &mut out)?;
-        Ok(Self { inner, header, dec, chunk: vec![0u8; READ_CHUNK], out, pos: 0, done: false, failed: false })
+        Ok(Self { inner, header, dec, chunk: Vec::new(), out, pos: 0, done: false, failed: false })
     }
 
     /// The verified header.
@@ -124,8 +124,12 @@ impl<R: Read> DecryptingReader<R> {
     fn fill(&mut self) -> Result<()> {
         self.out.clear();
         self.pos = 0;
+        let want = self.dec.preferred_read_len();
+        if self.chunk.len() < want {
+            self.chunk.resize(want, 0);
+        }
         let n = loop {
-            match self.inner.read(&mut self.chunk) {
+            match self.inner.read(&mut self.chunk[..want]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
@@ -261,7 +265,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
         let mut dec = client.body_decryptor(&header, reproduced).await?;
         let mut out = Vec::new();
         dec.update(&rest, &mut out)?;
-        Ok(Self { inner, header, dec, chunk: vec![0u8; READ_CHUNK], out, pos: 0, done: false, failed: false })
+        Ok(Self { inner, header, dec, chunk: Vec::new(), out, pos: 0, done: false, failed: false })
     }
 
     /// The verified header.
@@ -279,7 +283,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for AsyncDecryptingReader<R> {
         while this.pos == this.out.len() && !this.done {
             this.out.clear();
             this.pos = 0;
-            let mut rb = ReadBuf::new(&mut this.chunk);
+            let want = this.dec.preferred_read_len();
+            if this.chunk.len() < want {
+                this.chunk.resize(want, 0);
+            }
+            let mut rb = ReadBuf::new(&mut this.chunk[..want]);
             ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
             let n = rb.filled().len();
             let r = if n == 0 {

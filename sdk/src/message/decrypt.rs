@@ -160,6 +160,21 @@ impl BodyDecryptor {
         })
     }
 
+    /// How many bytes a reader should ideally supply next: enough to finish
+    /// the unit in progress, else a whole number of regular frames (about
+    /// 64 KiB or one frame), so that frames rarely straddle reads and are
+    /// decrypted straight from the read buffer.
+    pub fn preferred_read_len(&self) -> usize {
+        let unit = REGULAR_FRAME_OVERHEAD + self.frame_len;
+        if self.buf.is_empty() {
+            return unit * (65536 / unit).max(1);
+        }
+        match self.need(&self.buf) {
+            Ok(Need::Exactly(n)) | Ok(Need::AtLeast(n)) => n.saturating_sub(self.buf.len()).max(1),
+            Err(_) => 1,
+        }
+    }
+
     /// Decrypts what it can of `input`, appending verified plaintext to `out`.
     pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         loop {
