@@ -301,6 +301,36 @@ impl SealedObject {
         Ok(Self { envelope, key: Arc::new(key), data_key, auth_only })
     }
 
+    /// Builds an object from given materials and message id, with no
+    /// keyring call and no randomness: for known-answer vectors and tests.
+    /// A message id must never repeat under one data key.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        backend: Backend,
+        new: NewObject<'_>,
+        data_key: DataKey,
+        encrypted_data_keys: Vec<EncryptedDataKey>,
+        message_id: [u8; 32],
+    ) -> Result<Self> {
+        let mut auth_only = EncryptionContext::new();
+        auth_only.insert(BUCKET_CONTEXT_KEY.to_string(), new.bucket.to_string());
+        context::check_caller_context(new.context)?;
+        let (key, commitment) = ObjectKey::derive(new.suite, data_key.as_bytes(), &message_id, backend)?;
+        let mut envelope = Envelope {
+            suite: new.suite,
+            flags: new.flags,
+            frame_length: new.frame_length,
+            part_frames: new.part_frames,
+            message_id,
+            encryption_context: new.context.clone(),
+            encrypted_data_keys,
+            commitment,
+            tag: [0; TAG_LEN],
+        };
+        envelope.tag = key.header_tag(&envelope.header_aad(new.key, &auth_only)?)?;
+        Ok(Self { envelope, key: Arc::new(key), data_key, auth_only })
+    }
+
     /// Opens the envelope of `bucket`/`key`: unwraps the data key, checks
     /// the commitment (before anything else uses the key) and the header
     /// tag. `reproduced` is the context the caller expects.
