@@ -709,6 +709,11 @@ fn no_kdf(suite: AlgorithmSuite) -> bool {
 
 #[async_trait]
 impl MaterialsManager for CachingCmm {
+    /// Re-wrapping is not cached: it goes to the underlying manager.
+    async fn rewrap(&self, request: EncryptionRequest, data_key: crate::materials::DataKey) -> Result<EncryptionMaterials> {
+        self.underlying.rewrap(request, data_key).await
+    }
+
     async fn get_encryption_materials(
         &self,
         request: EncryptionRequest,
