@@ -15,29 +15,20 @@ use anyhow::{Context, Result, bail};
 /// The workspace root (the directory holding `tests/`).
 pub fn repo_root() -> PathBuf {
     let tests_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    tests_dir
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| tests_dir.join(".."))
+    tests_dir.parent().map(Path::to_path_buf).unwrap_or_else(|| tests_dir.join(".."))
 }
 
 fn require(path: PathBuf, what: &str) -> Result<PathBuf> {
     if path.is_file() {
         Ok(path)
     } else {
-        bail!(
-            "{what} not found at {}: run `tests/setup-python.sh` (or `tests/run`) first",
-            path.display()
-        )
+        bail!("{what} not found at {}: run `tests/setup-python.sh` (or `tests/run`) first", path.display())
     }
 }
 
 /// `<repo>/.venv/bin/python`.
 pub fn venv_python() -> Result<PathBuf> {
-    require(
-        repo_root().join(".venv/bin/python"),
-        "the test Python (.venv)",
-    )
+    require(repo_root().join(".venv/bin/python"), "the test Python (.venv)")
 }
 
 /// `<repo>/.venv/bin/<name>`: a console script of the main venv (`moto_server`, `aws`).
@@ -47,20 +38,13 @@ pub fn venv_bin(name: &str) -> Result<PathBuf> {
 
 /// `<repo>/.venv-esdk-cli/bin/aws-encryption-cli`.
 pub fn esdk_cli() -> Result<PathBuf> {
-    require(
-        repo_root().join(".venv-esdk-cli/bin/aws-encryption-cli"),
-        "aws-encryption-cli (.venv-esdk-cli)",
-    )
+    require(repo_root().join(".venv-esdk-cli/bin/aws-encryption-cli"), "aws-encryption-cli (.venv-esdk-cli)")
 }
 
 /// `<repo>/tests/python/<name>`, checked to exist.
 pub fn script_path(name: &str) -> Result<PathBuf> {
     let path = repo_root().join("tests/python").join(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        bail!("Python test script {} not found", path.display())
-    }
+    if path.is_file() { Ok(path) } else { bail!("Python test script {} not found", path.display()) }
 }
 
 /// A `Command` running `script` (a path, or a name under `tests/python/`)
@@ -68,11 +52,7 @@ pub fn script_path(name: &str) -> Result<PathBuf> {
 /// that would make a peer depend on the developer's environment.
 pub fn command(script: impl AsRef<Path>) -> Result<Command> {
     let script = script.as_ref();
-    let script = if script.is_file() {
-        script.to_path_buf()
-    } else {
-        script_path(&script.to_string_lossy())?
-    };
+    let script = if script.is_file() { script.to_path_buf() } else { script_path(&script.to_string_lossy())? };
     let mut cmd = Command::new(venv_python()?);
     cmd.arg(script).stdin(Stdio::null());
     for (key, _) in std::env::vars_os() {
@@ -80,8 +60,7 @@ pub fn command(script: impl AsRef<Path>) -> Result<Command> {
             cmd.env_remove(key);
         }
     }
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1");
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1").env("PYTHONUNBUFFERED", "1");
     Ok(cmd)
 }
 
@@ -105,16 +84,9 @@ impl Output {
 
 /// Runs a prepared command to completion, capturing stdout and stderr.
 pub fn output(cmd: &mut Command) -> Result<Output> {
-    let out = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("starting {cmd:?}"))?;
-    Ok(Output {
-        status: out.status,
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    let out =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().with_context(|| format!("starting {cmd:?}"))?;
+    Ok(Output { status: out.status, stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() })
 }
 
 /// Runs `script` with `args`; returns its output whatever the exit status.

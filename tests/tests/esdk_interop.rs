@@ -20,18 +20,14 @@ use std::sync::{Arc, OnceLock};
 use anyhow::{Context, Result, bail, ensure};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use s3seal::keyring::{
-    Keyring, KmsKeyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding,
-};
+use s3seal::keyring::{Keyring, KmsKeyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding};
 use s3seal::{AlgorithmSuite, Client, EncryptOptions, EncryptionContext};
 use s3seal_tests::moto::MotoServer;
 use s3seal_tests::python;
 use serde_json::{Value, json};
 
-const SUITES: [AlgorithmSuite; 2] = [
-    AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
-    AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
-];
+const SUITES: [AlgorithmSuite; 2] =
+    [AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384];
 /// Frame lengths of the messages s3seal writes.
 const FRAMES: [u32; 3] = [1, 4096, 65536];
 /// Frame lengths of the messages Python writes: the Python ESDK refuses to
@@ -86,12 +82,7 @@ fn matrix(tag: &str, frames: [u32; 3]) -> Vec<Case> {
     for suite in SUITES {
         for frame in frames {
             let f = frame as usize;
-            for (what, len) in [
-                ("empty", 0),
-                ("1byte", 1),
-                ("2frames", 2 * f),
-                ("3frames+17", 3 * f + 17),
-            ] {
+            for (what, len) in [("empty", 0), ("1byte", 1), ("2frames", 2 * f), ("3frames+17", 3 * f + 17)] {
                 let id = format!("{tag}-{}-f{frame}-{what}", suite_hex(suite));
                 let mut context = EncryptionContext::new();
                 // Every other case carries no context at all.
@@ -99,13 +90,7 @@ fn matrix(tag: &str, frames: [u32; 3]) -> Vec<Case> {
                     context.insert("purpose".into(), "esdk-interop".into());
                     context.insert("case".into(), id.clone());
                 }
-                cases.push(Case {
-                    plaintext: bytes(len, cases.len() as u64 + 1),
-                    id,
-                    suite,
-                    frame,
-                    context,
-                });
+                cases.push(Case { plaintext: bytes(len, cases.len() as u64 + 1), id, suite, frame, context });
             }
         }
     }
@@ -124,12 +109,7 @@ fn aes_side(key: &[u8; 32]) -> Result<Side> {
 fn rsa_side(pem: &str, padding: &str) -> Result<Side> {
     let parsed: RsaPadding = padding.parse()?;
     Ok(Side {
-        rust: Arc::new(RawRsaKeyring::from_pem(
-            "s3seal-interop",
-            "rsa-key-1",
-            pem.as_bytes(),
-            parsed,
-        )?),
+        rust: Arc::new(RawRsaKeyring::from_pem("s3seal-interop", "rsa-key-1", pem.as_bytes(), parsed)?),
         py: json!({"type": "rsa", "namespace": "s3seal-interop", "name": "rsa-key-1",
                    "pem": pem, "padding": padding}),
         label: "rsa",
@@ -138,10 +118,7 @@ fn rsa_side(pem: &str, padding: &str) -> Result<Side> {
 
 fn multi_side(aes: &Side, rsa: &Side) -> Result<Side> {
     Ok(Side {
-        rust: Arc::new(MultiKeyring::from_keyrings(vec![
-            aes.rust.clone(),
-            rsa.rust.clone(),
-        ])?),
+        rust: Arc::new(MultiKeyring::from_keyrings(vec![aes.rust.clone(), rsa.rust.clone()])?),
         py: json!({"type": "multi", "generator": aes.py, "children": [rsa.py]}),
         label: "multi",
     })
@@ -183,14 +160,7 @@ async fn run_batch(
     std::fs::write(&path, serde_json::to_vec(&jobs)?).context("writing the job file")?;
     let expected = jobs.len();
     let out = tokio::task::spawn_blocking(move || {
-        python::run_script(
-            "esdk_peer.py",
-            [
-                "batch".to_string(),
-                "--jobs".to_string(),
-                path.display().to_string(),
-            ],
-        )
+        python::run_script("esdk_peer.py", ["batch".to_string(), "--jobs".to_string(), path.display().to_string()])
     })
     .await
     .context("joining the Python peer")??;
@@ -206,12 +176,7 @@ async fn run_batch(
         results.insert(id, outcome);
     }
     if results.len() != expected {
-        bail!(
-            "the Python peer answered {} of {expected} jobs (exit {}):\n{}",
-            results.len(),
-            out.status,
-            out.stderr
-        );
+        bail!("the Python peer answered {} of {expected} jobs (exit {}):\n{}", results.len(), out.status, out.stderr);
     }
     Ok(results)
 }
@@ -229,10 +194,8 @@ async fn rust_to_python(dir: &Path, setup: &KeyringSetup, cases: &[Case]) -> Res
             .with_context(case.context.clone())
             .with_suite(case.suite)
             .with_frame_length(case.frame);
-        let ct = client
-            .encrypt(&case.plaintext, &opts)
-            .await
-            .with_context(|| format!("{}: s3seal encrypt", case.id))?;
+        let ct =
+            client.encrypt(&case.plaintext, &opts).await.with_context(|| format!("{}: s3seal encrypt", case.id))?;
         ensure!(
             ct.len() > 3 && ct[0] == 2 && u16::from_be_bytes([ct[1], ct[2]]) == case.suite.id(),
             "{}: s3seal did not write a v2 message with suite {}",
@@ -253,10 +216,7 @@ async fn rust_to_python(dir: &Path, setup: &KeyringSetup, cases: &[Case]) -> Res
     for (i, case) in cases.iter().enumerate() {
         let dec = setup.decrypt[i % setup.decrypt.len()].label;
         match &results[&case.id] {
-            Err(e) => failures.push(format!(
-                "s3seal->python {} (decrypt with {dec}): {e}",
-                case.id
-            )),
+            Err(e) => failures.push(format!("s3seal->python {} (decrypt with {dec}): {e}", case.id)),
             Ok(()) => {
                 let got = std::fs::read(job_path(dir, &case.id, "r2p.pt"))?;
                 if got != case.plaintext {
@@ -291,19 +251,13 @@ async fn python_to_rust(dir: &Path, setup: &KeyringSetup, cases: &[Case]) -> Res
     for (i, case) in cases.iter().enumerate() {
         let dec = &setup.decrypt[i % setup.decrypt.len()];
         if let Err(e) = &results[&case.id] {
-            failures.push(format!(
-                "python->s3seal {}: Python encrypt failed: {e}",
-                case.id
-            ));
+            failures.push(format!("python->s3seal {}: Python encrypt failed: {e}", case.id));
             continue;
         }
         let ct = std::fs::read(job_path(dir, &case.id, "p2r.ct"))?;
         let client = Client::new(dec.rust.clone());
         match client.decrypt(&ct, &case.context).await {
-            Err(e) => failures.push(format!(
-                "python->s3seal {} (decrypt with {}): {e}",
-                case.id, dec.label
-            )),
+            Err(e) => failures.push(format!("python->s3seal {} (decrypt with {}): {e}", case.id, dec.label)),
             Ok(out) => {
                 let mut problems = Vec::new();
                 if out.plaintext != case.plaintext {
@@ -325,11 +279,7 @@ async fn python_to_rust(dir: &Path, setup: &KeyringSetup, cases: &[Case]) -> Res
                     }
                 }
                 if !problems.is_empty() {
-                    failures.push(format!(
-                        "python->s3seal {}: {}",
-                        case.id,
-                        problems.join("; ")
-                    ));
+                    failures.push(format!("python->s3seal {}: {}", case.id, problems.join("; ")));
                 }
             }
         }
@@ -344,12 +294,7 @@ async fn both_ways(tag: &str, setup: KeyringSetup) -> Result<()> {
     let mut failures = rust_to_python(dir.path(), &setup, &r2p).await?;
     failures.extend(python_to_rust(dir.path(), &setup, &p2r).await?);
     if !failures.is_empty() {
-        bail!(
-            "{} of {} interop checks failed:\n  {}",
-            failures.len(),
-            r2p.len() + p2r.len(),
-            failures.join("\n  ")
-        );
+        bail!("{} of {} interop checks failed:\n  {}", failures.len(), r2p.len() + p2r.len(), failures.join("\n  "));
     }
     Ok(())
 }
@@ -357,27 +302,13 @@ async fn both_ways(tag: &str, setup: KeyringSetup) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_aes_both_ways() -> Result<()> {
     let aes = aes_side(&aes_key())?;
-    both_ways(
-        "aes",
-        KeyringSetup {
-            encrypt: aes.clone(),
-            decrypt: vec![aes],
-        },
-    )
-    .await
+    both_ways("aes", KeyringSetup { encrypt: aes.clone(), decrypt: vec![aes] }).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_rsa_both_ways() -> Result<()> {
     let rsa = rsa_side(&rsa_pem()?, "oaep-sha256")?;
-    both_ways(
-        "rsa",
-        KeyringSetup {
-            encrypt: rsa.clone(),
-            decrypt: vec![rsa],
-        },
-    )
-    .await
+    both_ways("rsa", KeyringSetup { encrypt: rsa.clone(), decrypt: vec![rsa] }).await
 }
 
 /// AES generator + RSA child: each of the two encrypted data keys must
@@ -387,14 +318,7 @@ async fn multi_keyring_both_ways() -> Result<()> {
     let aes = aes_side(&aes_key())?;
     let rsa = rsa_side(&rsa_pem()?, "oaep-sha256")?;
     let multi = multi_side(&aes, &rsa)?;
-    both_ways(
-        "multi",
-        KeyringSetup {
-            encrypt: multi.clone(),
-            decrypt: vec![rsa, aes, multi],
-        },
-    )
-    .await
+    both_ways("multi", KeyringSetup { encrypt: multi.clone(), decrypt: vec![rsa, aes, multi] }).await
 }
 
 /// Every RSA padding scheme, both ways (one suite, one frame length).
@@ -404,18 +328,9 @@ async fn raw_rsa_every_padding_both_ways() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut failures = Vec::new();
     let mut checks = 0;
-    for padding in [
-        "oaep-sha1",
-        "oaep-sha256",
-        "oaep-sha384",
-        "oaep-sha512",
-        "pkcs1",
-    ] {
+    for padding in ["oaep-sha1", "oaep-sha256", "oaep-sha384", "oaep-sha512", "pkcs1"] {
         let side = rsa_side(&pem, padding)?;
-        let setup = KeyringSetup {
-            encrypt: side.clone(),
-            decrypt: vec![side],
-        };
+        let setup = KeyringSetup { encrypt: side.clone(), decrypt: vec![side] };
         let mut context = EncryptionContext::new();
         context.insert("padding".into(), padding.into());
         let cases = vec![Case {
@@ -431,12 +346,7 @@ async fn raw_rsa_every_padding_both_ways() -> Result<()> {
         failures.extend(python_to_rust(&sub, &setup, &cases).await?);
         checks += 2;
     }
-    ensure!(
-        failures.is_empty(),
-        "{} of {checks} failed:\n  {}",
-        failures.len(),
-        failures.join("\n  ")
-    );
+    ensure!(failures.is_empty(), "{} of {checks} failed:\n  {}", failures.len(), failures.join("\n  "));
     Ok(())
 }
 
@@ -446,12 +356,7 @@ async fn raw_rsa_every_padding_both_ways() -> Result<()> {
 async fn kms_keyring_on_moto_both_ways() -> Result<()> {
     let moto = tokio::task::spawn_blocking(MotoServer::start).await??;
     let kms = moto.kms_client().await;
-    let key = kms
-        .create_key()
-        .description("s3seal esdk interop")
-        .send()
-        .await
-        .context("creating a KMS key in moto")?;
+    let key = kms.create_key().description("s3seal esdk interop").send().await.context("creating a KMS key in moto")?;
     let arn = key
         .key_metadata()
         .map(|m| m.arn().unwrap_or_default().to_string())
@@ -462,22 +367,13 @@ async fn kms_keyring_on_moto_both_ways() -> Result<()> {
         py: json!({"type": "kms", "key_arn": arn, "endpoint": moto.endpoint(), "region": "us-east-1"}),
         label: "kms",
     };
-    let result = both_ways(
-        "kms",
-        KeyringSetup {
-            encrypt: side.clone(),
-            decrypt: vec![side],
-        },
-    )
-    .await;
+    let result = both_ways("kms", KeyringSetup { encrypt: side.clone(), decrypt: vec![side] }).await;
     result.with_context(|| format!("moto log tail:\n{}", tail(&moto.log(), 1500)))
 }
 
 fn tail(s: &str, n: usize) -> &str {
     let start = s.len().saturating_sub(n);
-    let start = (start..s.len())
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(s.len());
+    let start = (start..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len());
     &s[start..]
 }
 
@@ -495,9 +391,7 @@ async fn wrong_context_and_tampering_are_refused_both_ways() -> Result<()> {
     let wrong: EncryptionContext = BTreeMap::from([("tenant".to_string(), "b".to_string())]);
 
     // s3seal writes; Python must accept the good copy and refuse the rest.
-    let opts = EncryptOptions::default()
-        .with_context(ctx.clone())
-        .with_frame_length(4096);
+    let opts = EncryptOptions::default().with_context(ctx.clone()).with_frame_length(4096);
     let ct = client.encrypt(&plaintext, &opts).await?;
     let mut flipped = ct.clone();
     let at = flipped.len() - 40; // inside the final frame's ciphertext/tag
@@ -511,64 +405,32 @@ async fn wrong_context_and_tampering_are_refused_both_ways() -> Result<()> {
     let results = run_batch(
         d,
         "neg",
-        vec![
-            job("good", "good.ct", &ctx),
-            job("wrong-context", "good.ct", &wrong),
-            job("flipped", "flipped.ct", &ctx),
-        ],
+        vec![job("good", "good.ct", &ctx), job("wrong-context", "good.ct", &wrong), job("flipped", "flipped.ct", &ctx)],
     )
     .await?;
-    ensure!(
-        results["good"].is_ok(),
-        "Python refused a good message: {:?}",
-        results["good"]
-    );
-    ensure!(
-        std::fs::read(d.join("good.pt"))? == plaintext,
-        "Python decrypted other bytes"
-    );
-    ensure!(
-        results["wrong-context"].is_err(),
-        "Python accepted a wrong encryption context"
-    );
-    ensure!(
-        results["flipped"].is_err(),
-        "Python accepted a tampered message"
-    );
+    ensure!(results["good"].is_ok(), "Python refused a good message: {:?}", results["good"]);
+    ensure!(std::fs::read(d.join("good.pt"))? == plaintext, "Python decrypted other bytes");
+    ensure!(results["wrong-context"].is_err(), "Python accepted a wrong encryption context");
+    ensure!(results["flipped"].is_err(), "Python accepted a tampered message");
 
     // Python writes; s3seal must accept the good copy and refuse the rest.
     std::fs::write(d.join("py.pt"), &plaintext)?;
     let results = run_batch(
         d,
         "neg-enc",
-        vec![
-            json!({"id": "enc", "op": "encrypt", "keyring": aes.py, "in": d.join("py.pt"),
+        vec![json!({"id": "enc", "op": "encrypt", "keyring": aes.py, "in": d.join("py.pt"),
                     "out": d.join("py.ct"), "suite": "0x0478", "frame_length": 4096,
-                    "context": ctx}),
-        ],
+                    "context": ctx})],
     )
     .await?;
-    ensure!(
-        results["enc"].is_ok(),
-        "Python encrypt failed: {:?}",
-        results["enc"]
-    );
+    ensure!(results["enc"].is_ok(), "Python encrypt failed: {:?}", results["enc"]);
     let py_ct = std::fs::read(d.join("py.ct"))?;
-    let out = client
-        .decrypt(&py_ct, &ctx)
-        .await
-        .context("s3seal refused a good Python message")?;
+    let out = client.decrypt(&py_ct, &ctx).await.context("s3seal refused a good Python message")?;
     ensure!(out.plaintext == plaintext, "s3seal decrypted other bytes");
-    ensure!(
-        client.decrypt(&py_ct, &wrong).await.is_err(),
-        "s3seal accepted a wrong encryption context"
-    );
+    ensure!(client.decrypt(&py_ct, &wrong).await.is_err(), "s3seal accepted a wrong encryption context");
     let mut py_flipped = py_ct.clone();
     let at = py_flipped.len() - 40;
     py_flipped[at] ^= 0x01;
-    ensure!(
-        client.decrypt(&py_flipped, &ctx).await.is_err(),
-        "s3seal accepted a tampered Python message"
-    );
+    ensure!(client.decrypt(&py_flipped, &ctx).await.is_err(), "s3seal accepted a tampered Python message");
     Ok(())
 }
