@@ -85,6 +85,35 @@ pub enum Error {
         message: String,
     },
 
+    /// An S3 request failed.
+    #[error("S3 {operation} failed{}: {message}", status.map(|s| format!(" (HTTP {s}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())).unwrap_or_default())]
+    S3 {
+        /// The S3 operation.
+        operation: &'static str,
+        /// HTTP status of the response, if one arrived.
+        status: Option<u16>,
+        /// The S3 error code (`NoSuchKey`, `AccessDenied`, ...).
+        code: Option<String>,
+        /// What S3 or the transport said.
+        message: String,
+    },
+
+    /// The object was not written by s3seal.
+    #[error("s3://{bucket}/{key} is not encrypted by s3seal (it has no s3seal envelope); enable reading unencrypted objects to read it as is")]
+    NotEncrypted {
+        /// Bucket.
+        bucket: String,
+        /// Object key.
+        key: String,
+    },
+
+    /// The requested range is outside the object (HTTP 416, `InvalidRange`).
+    #[error("the requested range is not satisfiable: the object has {length} bytes")]
+    InvalidRange {
+        /// Plaintext length of the object.
+        length: u64,
+    },
+
     /// A caller-supplied parameter is out of range (frame size, suite, limits).
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),

@@ -22,6 +22,7 @@ pub mod keyspec;
 pub mod materials;
 pub mod message;
 pub mod object;
+pub mod s3;
 pub mod suite;
 
 pub use context::EncryptionContext;

@@ -1,0 +1,239 @@
+//! Copy, delete and list.
+
+use aws_sdk_s3::types::{MetadataDirective, Object};
+
+use crate::context::EncryptionContext;
+use crate::error::{Error, Result};
+use crate::object::envelope::METADATA_KEY;
+use crate::object::plaintext_len;
+use crate::s3::{Client, check_metadata_size, s3_error};
+
+/// Largest object S3 copies in one request.
+const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Builder of a server-side copy. See [`Client::copy_object`].
+#[derive(Debug)]
+pub struct CopyObject {
+    client: Client,
+    source_bucket: String,
+    source_key: String,
+    bucket: String,
+    key: String,
+    context: EncryptionContext,
+}
+
+/// Result of a copy.
+#[derive(Debug, Clone)]
+pub struct CopyObjectOutput {
+    /// The new object's ETag.
+    pub e_tag: Option<String>,
+    /// Version id of the new object.
+    pub version_id: Option<String>,
+}
+
+impl CopyObject {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            source_bucket: String::new(),
+            source_key: String::new(),
+            bucket: String::new(),
+            key: String::new(),
+            context: EncryptionContext::new(),
+        }
+    }
+
+    /// The object to copy.
+    pub fn source(mut self, bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        self.source_bucket = bucket.into();
+        self.source_key = key.into();
+        self
+    }
+
+    /// Destination bucket.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// Destination key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Requires an encryption context pair of the source.
+    pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.context.insert(key.into(), value.into());
+        self
+    }
+
+    /// Verifies the source envelope, re-authenticates it for the
+    /// destination and copies the body server-side (never downloaded).
+    pub async fn send(self) -> Result<CopyObjectOutput> {
+        let sh = &self.client.shared;
+        let head = self.client.head_object().bucket(&self.source_bucket).key(&self.source_key).send().await?;
+        let envelope = head
+            .envelope
+            .clone()
+            .ok_or_else(|| Error::NotEncrypted { bucket: self.source_bucket.clone(), key: self.source_key.clone() })?;
+        if head.stored_length > MAX_SINGLE_COPY {
+            return Err(Error::InvalidParameter(format!(
+                "copying objects over 5 GiB ({} bytes stored) is not supported yet",
+                head.stored_length
+            )));
+        }
+        let sealed = self.client.open_envelope(envelope, &self.source_bucket, &self.source_key, &self.context).await?;
+        let new_envelope = if self.bucket == self.source_bucket {
+            sealed.rebind_key(&self.key)?
+        } else {
+            sealed.rebind_bucket(sh.cmm.as_ref(), &self.bucket, &self.key).await?
+        };
+        let mut metadata = head.metadata.clone();
+        metadata.insert(METADATA_KEY.to_string(), new_envelope.to_metadata_value()?);
+        check_metadata_size(&metadata)?;
+        let source = format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key));
+        let out = sh
+            .s3
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .copy_source(source)
+            .set_copy_source_if_match(head.e_tag.clone())
+            .metadata_directive(MetadataDirective::Replace)
+            .set_metadata(Some(metadata))
+            .set_content_type(head.content_type.clone())
+            .set_cache_control(head.cache_control.clone())
+            .set_content_disposition(head.content_disposition.clone())
+            .set_content_encoding(head.content_encoding.clone())
+            .set_content_language(head.content_language.clone())
+            .send()
+            .await
+            .map_err(|e| s3_error("CopyObject", e))?;
+        let r = out.copy_object_result;
+        Ok(CopyObjectOutput { e_tag: r.and_then(|r| r.e_tag), version_id: out.version_id })
+    }
+}
+
+/// Percent-encodes an object key for `x-amz-copy-source`, keeping `/`.
+fn url_encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Builder of a delete. See [`Client::delete_object`].
+#[derive(Debug)]
+pub struct DeleteObject {
+    client: Client,
+    bucket: String,
+    key: String,
+}
+
+impl DeleteObject {
+    pub(crate) fn new(client: Client) -> Self {
+        Self { client, bucket: String::new(), key: String::new() }
+    }
+
+    /// The bucket.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// The object key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Deletes the object.
+    pub async fn send(self) -> Result<()> {
+        self.client
+            .shared
+            .s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", e))?;
+        Ok(())
+    }
+}
+
+/// Builder of a listing. See [`Client::list_objects_v2`].
+#[derive(Debug)]
+pub struct ListObjectsV2 {
+    client: Client,
+    bucket: String,
+    prefix: Option<String>,
+    continuation_token: Option<String>,
+    max_keys: Option<i32>,
+}
+
+impl ListObjectsV2 {
+    pub(crate) fn new(client: Client) -> Self {
+        Self { client, bucket: String::new(), prefix: None, continuation_token: None, max_keys: None }
+    }
+
+    /// The bucket.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// Only keys with this prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Continue a truncated listing.
+    pub fn continuation_token(mut self, t: impl Into<String>) -> Self {
+        self.continuation_token = Some(t.into());
+        self
+    }
+
+    /// At most this many keys.
+    pub fn max_keys(mut self, n: i32) -> Self {
+        self.max_keys = Some(n);
+        self
+    }
+
+    /// Lists; sizes are plaintext sizes, computed from the stored sizes by
+    /// the format's arithmetic with the configured frame length (no extra
+    /// requests). Stored sizes that no plaintext size maps to are left as
+    /// they are.
+    pub async fn send(self) -> Result<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> {
+        let f = u64::from(self.client.shared.config.frame_length);
+        let mut out = self
+            .client
+            .shared
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .set_prefix(self.prefix)
+            .set_continuation_token(self.continuation_token)
+            .set_max_keys(self.max_keys)
+            .send()
+            .await
+            .map_err(|e| s3_error("ListObjectsV2", e))?;
+        if let Some(objects) = out.contents.take() {
+            out.contents = Some(objects.into_iter().map(|o| plaintext_size(o, f)).collect());
+        }
+        Ok(out)
+    }
+}
+
+fn plaintext_size(mut o: Object, frame: u64) -> Object {
+    if let Some(p) = o.size.and_then(|s| u64::try_from(s).ok()).and_then(|s| plaintext_len(s, frame).ok()) {
+        o.size = i64::try_from(p).ok();
+    }
+    o
+}

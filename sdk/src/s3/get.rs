@@ -1,0 +1,481 @@
+//! Downloads and metadata reads, with plaintext sizes and ranges.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::DateTime;
+
+use crate::context::EncryptionContext;
+use crate::error::{Error, Result};
+use crate::object::frame::END_OF_PART;
+use crate::object::layout::{FRAME_OVERHEAD, frame_count};
+use crate::object::{ByteRange, Envelope, FrameDecryptor, FramePosition, SealedObject, frames_for_range, plaintext_len};
+use crate::s3::body::ObjectBody;
+use crate::s3::{Client, s3_error, split_metadata};
+
+/// Conditions on a read, as the `If-*` headers of S3.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    /// `If-Match`.
+    pub if_match: Option<String>,
+    /// `If-None-Match`.
+    pub if_none_match: Option<String>,
+    /// `If-Modified-Since`.
+    pub if_modified_since: Option<DateTime>,
+    /// `If-Unmodified-Since`.
+    pub if_unmodified_since: Option<DateTime>,
+}
+
+/// Builder of a download. See [`Client::get_object`].
+#[derive(Debug)]
+pub struct GetObject {
+    client: Client,
+    bucket: String,
+    key: String,
+    range: Option<String>,
+    version_id: Option<String>,
+    context: EncryptionContext,
+    conditions: Conditions,
+}
+
+/// A downloaded object: verified plaintext, streamed.
+#[derive(Debug)]
+pub struct GetObjectOutput {
+    /// The plaintext (of the range, if one was asked).
+    pub body: ObjectBody,
+    /// Bytes in `body`.
+    pub content_length: u64,
+    /// `bytes first-last/total` in plaintext offsets, for ranged reads.
+    pub content_range: Option<String>,
+    /// Plaintext size of the whole object.
+    pub object_size: u64,
+    /// The store's ETag (of the ciphertext).
+    pub e_tag: Option<String>,
+    /// Last modification time.
+    pub last_modified: Option<DateTime>,
+    /// User metadata (s3seal's own keys removed).
+    pub metadata: HashMap<String, String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// Version id.
+    pub version_id: Option<String>,
+    /// The envelope, for s3seal objects.
+    pub envelope: Option<Envelope>,
+}
+
+impl GetObject {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            bucket: String::new(),
+            key: String::new(),
+            range: None,
+            version_id: None,
+            context: EncryptionContext::new(),
+            conditions: Conditions::default(),
+        }
+    }
+
+    /// The bucket.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// The object key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// A plaintext range: `bytes=a-b`, `bytes=a-` or `bytes=-n`.
+    pub fn range(mut self, range: impl Into<String>) -> Self {
+        self.range = Some(range.into());
+        self
+    }
+
+    /// A specific version.
+    pub fn version_id(mut self, v: impl Into<String>) -> Self {
+        self.version_id = Some(v.into());
+        self
+    }
+
+    /// Requires an encryption context pair.
+    pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.context.insert(key.into(), value.into());
+        self
+    }
+
+    /// Read conditions.
+    pub fn conditions(mut self, c: Conditions) -> Self {
+        self.conditions = c;
+        self
+    }
+
+    /// Fetches, verifies and streams the plaintext.
+    pub async fn send(self) -> Result<GetObjectOutput> {
+        match self.range.clone() {
+            None => self.whole().await,
+            Some(r) => self.ranged(ByteRange::parse(&r)?).await,
+        }
+    }
+
+    async fn whole(self) -> Result<GetObjectOutput> {
+        let sh = &self.client.shared;
+        let c = &self.conditions;
+        let resp = sh
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_version_id(self.version_id.clone())
+            .set_if_match(c.if_match.clone())
+            .set_if_none_match(c.if_none_match.clone())
+            .set_if_modified_since(c.if_modified_since)
+            .set_if_unmodified_since(c.if_unmodified_since)
+            .send()
+            .await
+            .map_err(|e| s3_error("GetObject", e))?;
+        let (metadata, env) = split_metadata(resp.metadata());
+        let stored = u64::try_from(resp.content_length().unwrap_or(0)).unwrap_or(0);
+        let mut out = GetObjectOutput {
+            body: ObjectBody::plain(Box::pin(tokio::io::empty()), 0),
+            content_length: stored,
+            content_range: None,
+            object_size: stored,
+            e_tag: resp.e_tag.clone(),
+            last_modified: resp.last_modified,
+            metadata,
+            content_type: resp.content_type.clone(),
+            cache_control: resp.cache_control.clone(),
+            content_disposition: resp.content_disposition.clone(),
+            content_encoding: resp.content_encoding.clone(),
+            content_language: resp.content_language.clone(),
+            version_id: resp.version_id.clone(),
+            envelope: None,
+        };
+        let reader = Box::pin(resp.body.into_async_read());
+        let Some(env) = env else {
+            if !sh.config.allow_unencrypted {
+                return Err(Error::NotEncrypted { bucket: self.bucket, key: self.key });
+            }
+            out.body = ObjectBody::plain(reader, stored);
+            return Ok(out);
+        };
+        let envelope = Envelope::from_metadata_value(&env)?;
+        let sealed = self.client.open_envelope(envelope.clone(), &self.bucket, &self.key, &self.context).await?;
+        let f = u64::from(envelope.frame_length);
+        let p = plaintext_len(stored, f)?;
+        let frames = frame_count(p, f);
+        let first = FramePosition { part: u32::from(envelope.is_multipart()), index: 0 };
+        let hint = (envelope.part_frames > 0).then_some(u64::from(envelope.part_frames));
+        let dec = FrameDecryptor::new(sealed.key.clone(), &envelope, p, 0, frames - 1, first, hint)?;
+        out.body = ObjectBody::decrypting(reader, dec, 0, p);
+        out.content_length = p;
+        out.object_size = p;
+        out.envelope = Some(envelope);
+        Ok(out)
+    }
+
+    async fn ranged(self, range: ByteRange) -> Result<GetObjectOutput> {
+        let head = HeadObject {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            version_id: self.version_id.clone(),
+            conditions: self.conditions.clone(),
+        }
+        .send_raw()
+        .await?;
+        let sh = &self.client.shared;
+        let Some(envelope) = head.envelope.clone() else {
+            if !sh.config.allow_unencrypted {
+                return Err(Error::NotEncrypted { bucket: self.bucket, key: self.key });
+            }
+            return self.plain_range(head, range).await;
+        };
+        let p = head.content_length;
+        let (a, b) = range.resolve(p).ok_or(Error::InvalidRange { length: p })?;
+        let sealed = self.client.open_envelope(envelope.clone(), &self.bucket, &self.key, &self.context).await?;
+        let f = u64::from(envelope.frame_length);
+        let span = frames_for_range(a, b, p, f)?;
+        let etag = head.e_tag.clone();
+        let part_frames = if !envelope.is_multipart() {
+            None
+        } else if envelope.part_frames > 0 {
+            Some(u64::from(envelope.part_frames))
+        } else if span.first_frame == 0 {
+            None
+        } else {
+            Some(self.client.part_frames(&self.bucket, &self.key, etag.as_deref(), &sealed, p).await?)
+        };
+        let first = if envelope.is_multipart() {
+            match part_frames {
+                Some(k) => FramePosition::of(span.first_frame, Some(k))?,
+                None => FramePosition { part: 1, index: 0 },
+            }
+        } else {
+            FramePosition::of(span.first_frame, None)?
+        };
+        let dec = FrameDecryptor::new(sealed.key.clone(), &envelope, p, span.first_frame, span.last_frame, first, part_frames)?;
+        let resp = sh
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_version_id(self.version_id.clone())
+            .set_if_match(etag.clone())
+            .range(format!("bytes={}-{}", span.ciphertext_first, span.ciphertext_last))
+            .send()
+            .await
+            .map_err(|e| s3_error("GetObject", e))?;
+        Ok(GetObjectOutput {
+            body: ObjectBody::decrypting(Box::pin(resp.body.into_async_read()), dec, span.skip, span.len),
+            content_length: span.len,
+            content_range: Some(format!("bytes {a}-{b}/{p}")),
+            object_size: p,
+            e_tag: head.e_tag,
+            last_modified: head.last_modified,
+            metadata: head.metadata,
+            content_type: head.content_type,
+            cache_control: head.cache_control,
+            content_disposition: head.content_disposition,
+            content_encoding: head.content_encoding,
+            content_language: head.content_language,
+            version_id: head.version_id,
+            envelope: Some(envelope),
+        })
+    }
+
+    async fn plain_range(self, head: HeadObjectOutput, range: ByteRange) -> Result<GetObjectOutput> {
+        let len = head.content_length;
+        let (a, b) = range.resolve(len).ok_or(Error::InvalidRange { length: len })?;
+        let resp = self
+            .client
+            .shared
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_version_id(self.version_id.clone())
+            .set_if_match(head.e_tag.clone())
+            .range(format!("bytes={a}-{b}"))
+            .send()
+            .await
+            .map_err(|e| s3_error("GetObject", e))?;
+        Ok(GetObjectOutput {
+            body: ObjectBody::plain(Box::pin(resp.body.into_async_read()), b - a + 1),
+            content_length: b - a + 1,
+            content_range: Some(format!("bytes {a}-{b}/{len}")),
+            object_size: len,
+            e_tag: head.e_tag,
+            last_modified: head.last_modified,
+            metadata: head.metadata,
+            content_type: head.content_type,
+            cache_control: head.cache_control,
+            content_disposition: head.content_disposition,
+            content_encoding: head.content_encoding,
+            content_language: head.content_language,
+            version_id: head.version_id,
+            envelope: None,
+        })
+    }
+}
+
+impl Client {
+    /// Frames per part of a multipart object written without a part-size
+    /// hint: learned by binary search over single-frame reads (frame `j`
+    /// verifies as part 1, index `j` exactly when it lies in part 1), then
+    /// cached by ETag. A wrong answer cannot yield plaintext: every frame
+    /// is verified at the position the layout gives it.
+    async fn part_frames(&self, bucket: &str, key: &str, etag: Option<&str>, sealed: &SealedObject, p: u64) -> Result<u64> {
+        let cache_key = (bucket.to_string(), key.to_string(), etag.unwrap_or_default().to_string());
+        if let Some(k) = self.shared.layouts.lock().ok().and_then(|m| m.get(&cache_key).copied()) {
+            return Ok(k);
+        }
+        let f = u64::from(sealed.envelope.frame_length);
+        let frames = frame_count(p, f);
+        let unit = f + FRAME_OVERHEAD;
+        // Classifies frame j: Some(true) = last frame of part 1,
+        // Some(false) = inside part 1, None = beyond part 1.
+        let probe = |j: u64| async move {
+            let first = j * unit;
+            let last = ((j + 1) * unit).min(crate::object::ciphertext_len(p, f)) - 1;
+            let resp = self
+                .shared
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .set_if_match(etag.map(str::to_string))
+                .range(format!("bytes={first}-{last}"))
+                .send()
+                .await
+                .map_err(|e| s3_error("GetObject", e))?;
+            let bytes = resp.body.collect().await.map_err(|e| Error::Io(std::io::Error::other(e)))?.into_bytes();
+            let idx = u32::try_from(j).map_err(|_| Error::malformed("frame index out of range"))?;
+            let mut scratch = Vec::new();
+            let end_flags = END_OF_PART | if j + 1 == frames && sealed.envelope.is_end_marked() { 2 } else { 0 };
+            if sealed.key.open_frame_append(1, idx, end_flags, &bytes, &mut scratch).is_ok() {
+                return Ok::<_, Error>(Some(true));
+            }
+            if j + 1 < frames && sealed.key.open_frame_append(1, idx, 0, &bytes, &mut scratch).is_ok() {
+                return Ok(Some(false));
+            }
+            Ok(None)
+        };
+        // Find the last frame of part 1: the smallest j classified Some(true).
+        let (mut lo, mut hi) = (0u64, frames - 1);
+        let k = loop {
+            if lo > hi {
+                return Err(Error::malformed("could not find the part layout of this multipart object"));
+            }
+            let mid = lo + (hi - lo) / 2;
+            match probe(mid).await? {
+                Some(true) => break mid + 1,
+                Some(false) => lo = mid + 1,
+                None => {
+                    if mid == 0 {
+                        return Err(Error::Authentication("object frame"));
+                    }
+                    hi = mid - 1
+                }
+            }
+        };
+        if let Ok(mut m) = self.shared.layouts.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(cache_key, k);
+        }
+        Ok(k)
+    }
+}
+
+/// Builder of a metadata read. See [`Client::head_object`].
+#[derive(Debug)]
+pub struct HeadObject {
+    client: Client,
+    bucket: String,
+    key: String,
+    version_id: Option<String>,
+    conditions: Conditions,
+}
+
+/// An object's plaintext size and metadata. The envelope is parsed, not
+/// opened: no key is needed.
+#[derive(Debug, Clone)]
+pub struct HeadObjectOutput {
+    /// Plaintext size (stored size for objects s3seal did not write).
+    pub content_length: u64,
+    /// Stored (ciphertext) size.
+    pub stored_length: u64,
+    /// The store's ETag.
+    pub e_tag: Option<String>,
+    /// Last modification time.
+    pub last_modified: Option<DateTime>,
+    /// User metadata (s3seal's own keys removed).
+    pub metadata: HashMap<String, String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// Version id.
+    pub version_id: Option<String>,
+    /// The envelope, for s3seal objects.
+    pub envelope: Option<Envelope>,
+}
+
+impl HeadObject {
+    pub(crate) fn new(client: Client) -> Self {
+        Self { client, bucket: String::new(), key: String::new(), version_id: None, conditions: Conditions::default() }
+    }
+
+    /// The bucket.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// The object key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// A specific version.
+    pub fn version_id(mut self, v: impl Into<String>) -> Self {
+        self.version_id = Some(v.into());
+        self
+    }
+
+    /// Read conditions.
+    pub fn conditions(mut self, c: Conditions) -> Self {
+        self.conditions = c;
+        self
+    }
+
+    /// Reads the object's metadata.
+    pub async fn send(self) -> Result<HeadObjectOutput> {
+        let allow = self.client.shared.config.allow_unencrypted;
+        let (bucket, key) = (self.bucket.clone(), self.key.clone());
+        let out = self.send_raw().await?;
+        if out.envelope.is_none() && !allow {
+            return Err(Error::NotEncrypted { bucket, key });
+        }
+        Ok(out)
+    }
+
+    async fn send_raw(self) -> Result<HeadObjectOutput> {
+        let c = &self.conditions;
+        let resp = self
+            .client
+            .shared
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_version_id(self.version_id.clone())
+            .set_if_match(c.if_match.clone())
+            .set_if_none_match(c.if_none_match.clone())
+            .set_if_modified_since(c.if_modified_since)
+            .set_if_unmodified_since(c.if_unmodified_since)
+            .send()
+            .await
+            .map_err(|e| s3_error("HeadObject", e))?;
+        let (metadata, env) = split_metadata(resp.metadata());
+        let stored = u64::try_from(resp.content_length().unwrap_or(0)).unwrap_or(0);
+        let envelope = env.map(|v| Envelope::from_metadata_value(&v)).transpose()?;
+        let content_length = match &envelope {
+            Some(e) => plaintext_len(stored, u64::from(e.frame_length))?,
+            None => stored,
+        };
+        Ok(HeadObjectOutput {
+            content_length,
+            stored_length: stored,
+            e_tag: resp.e_tag,
+            last_modified: resp.last_modified,
+            metadata,
+            content_type: resp.content_type,
+            cache_control: resp.cache_control,
+            content_disposition: resp.content_disposition,
+            content_encoding: resp.content_encoding,
+            content_language: resp.content_language,
+            version_id: resp.version_id,
+            envelope,
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! The encrypting S3 client: a wrapper over [`aws_sdk_s3::Client`] that
+//! stores every object in the s3seal object format (`docs/FORMAT.md`).
+//!
+//! Operations mirror `aws-sdk-s3`'s fluent builders: `put_object`,
+//! `get_object` (streaming, optional plaintext range), `head_object`,
+//! `list_objects_v2` (plaintext sizes), multipart uploads whose parts may
+//! be sent in any order and concurrently, a high-level `upload` that splits
+//! a stream into parallel parts with bounded memory, `copy_object` (the
+//! body is copied server-side; only the envelope is re-authenticated) and
+//! `delete_object`.
+//!
+//! ```no_run
+//! # async fn demo(s3: aws_sdk_s3::Client) -> Result<(), s3seal::Error> {
+//! use std::sync::Arc;
+//! let keyring = Arc::new(s3seal::keyring::RawAesKeyring::new("acme", "k1", &[7u8; 32])?);
+//! let client = s3seal::s3::Client::new(s3, keyring);
+//! client.put_object().bucket("b").key("hello.txt").body(b"hi".to_vec()).send().await?;
+//! let got = client.get_object().bucket("b").key("hello.txt").send().await?;
+//! assert_eq!(got.body.collect().await?, b"hi");
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+use crate::cmm::{DefaultCmm, MaterialsManager};
+use crate::context::EncryptionContext;
+use crate::crypto::aead::Backend;
+use crate::error::{Error, Result};
+use crate::keyring::Keyring;
+use crate::object::envelope::METADATA_KEY;
+use crate::object::{Envelope, ObjectSuite, SealedObject};
+
+mod body;
+mod copy;
+mod get;
+mod multipart;
+mod put;
+
+pub use body::{Body, ObjectBody};
+pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
+pub use get::{GetObject, GetObjectOutput, HeadObject, HeadObjectOutput};
+pub use multipart::{CompletedPart, CreateMultipartUpload, MultipartUpload, Upload, UploadOutput};
+pub use put::{PutObject, PutObjectOutput};
+
+/// S3's limit on user-defined metadata: keys and values, in bytes.
+pub const MAX_USER_METADATA: usize = 2048;
+
+/// Settings of the encrypting client.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Frame AEAD for new objects.
+    pub suite: ObjectSuite,
+    /// Plaintext bytes per frame for new objects (also used to report
+    /// plaintext sizes in listings).
+    pub frame_length: u32,
+    /// Part size of [`Client::upload`]; rounded down to a multiple of the
+    /// frame length, at least 5 MiB.
+    pub part_size: u64,
+    /// Parts [`Client::upload`] sends at once.
+    pub concurrency: usize,
+    /// Read objects that s3seal did not write as they are, instead of failing.
+    pub allow_unencrypted: bool,
+    /// AEAD implementation.
+    pub backend: Backend,
+    /// Refuse envelopes with more encrypted data keys than this.
+    pub max_encrypted_data_keys: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            suite: ObjectSuite::default(),
+            frame_length: 64 * 1024,
+            part_size: 8 * 1024 * 1024,
+            concurrency: 4,
+            allow_unencrypted: false,
+            backend: Backend::default(),
+            max_encrypted_data_keys: None,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) cmm: Arc<dyn MaterialsManager>,
+    pub(crate) config: Config,
+    /// Frames per part learned for multipart objects, by (bucket, key, ETag).
+    pub(crate) layouts: Mutex<HashMap<(String, String, String), u64>>,
+}
+
+/// The encrypting S3 client. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("s3seal::s3::Client").field("config", &self.shared.config).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client that encrypts with `keyring` and the default settings.
+    pub fn new(s3: aws_sdk_s3::Client, keyring: Arc<dyn Keyring>) -> Self {
+        Self::with_cmm(s3, Arc::new(DefaultCmm::new(keyring)), Config::default())
+    }
+
+    /// A client over a materials manager (for example a
+    /// [`crate::cache::CachingCmm`]) with explicit settings.
+    pub fn with_cmm(s3: aws_sdk_s3::Client, cmm: Arc<dyn MaterialsManager>, config: Config) -> Self {
+        Self { shared: Arc::new(Shared { s3, cmm, config, layouts: Mutex::new(HashMap::new()) }) }
+    }
+
+    /// The wrapped `aws-sdk-s3` client (requests through it are not encrypted).
+    pub fn inner(&self) -> &aws_sdk_s3::Client {
+        &self.shared.s3
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Uploads an object in one request.
+    pub fn put_object(&self) -> PutObject {
+        PutObject::new(self.clone())
+    }
+
+    /// Downloads an object or a plaintext range of it.
+    pub fn get_object(&self) -> GetObject {
+        GetObject::new(self.clone())
+    }
+
+    /// Reads an object's plaintext size and metadata.
+    pub fn head_object(&self) -> HeadObject {
+        HeadObject::new(self.clone())
+    }
+
+    /// Lists objects with plaintext sizes.
+    pub fn list_objects_v2(&self) -> ListObjectsV2 {
+        ListObjectsV2::new(self.clone())
+    }
+
+    /// Starts a multipart upload.
+    pub fn create_multipart_upload(&self) -> CreateMultipartUpload {
+        CreateMultipartUpload::new(self.clone())
+    }
+
+    /// Uploads a stream of any size: one request if small, else parallel parts.
+    pub fn upload(&self) -> Upload {
+        Upload::new(self.clone())
+    }
+
+    /// Copies an object (server-side; the envelope is re-authenticated).
+    pub fn copy_object(&self) -> CopyObject {
+        CopyObject::new(self.clone())
+    }
+
+    /// Deletes an object.
+    pub fn delete_object(&self) -> DeleteObject {
+        DeleteObject::new(self.clone())
+    }
+
+    /// Opens the envelope of an object: unwraps its data key (through the
+    /// materials manager, so cached), checks commitment and header tag.
+    pub async fn open_envelope(&self, envelope: Envelope, bucket: &str, key: &str, context: &EncryptionContext) -> Result<SealedObject> {
+        let c = &self.shared.config;
+        SealedObject::open(self.shared.cmm.as_ref(), c.backend, envelope, bucket, key, context, c.max_encrypted_data_keys).await
+    }
+}
+
+/// Maps an `aws-sdk-s3` error to [`Error::S3`], keeping status and code.
+pub(crate) fn s3_error<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.code().map(str::to_string);
+    let message = match e.message() {
+        Some(m) => m.to_string(),
+        None => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+    };
+    Error::S3 { operation, status, code, message }
+}
+
+/// Splits stored metadata into the user's part and s3seal's envelope.
+pub(crate) fn split_metadata(meta: Option<&HashMap<String, String>>) -> (HashMap<String, String>, Option<String>) {
+    let mut user = meta.cloned().unwrap_or_default();
+    let env = user.remove(METADATA_KEY);
+    (user, env)
+}
+
+/// Fails if user metadata plus the envelope would exceed S3's limit.
+pub(crate) fn check_metadata_size(meta: &HashMap<String, String>) -> Result<()> {
+    let size: usize = meta.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_METADATA {
+        return Err(Error::InvalidParameter(format!(
+            "user metadata plus the s3seal envelope take {size} bytes, over S3's {MAX_USER_METADATA}-byte limit: use fewer keyrings or less metadata"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,496 @@
+//! Multipart uploads: parts sealed independently (the part number is in
+//! every frame's nonce), so they may be sent in any order, concurrently.
+
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as S3Part};
+use tokio::io::AsyncReadExt;
+use tokio::task::JoinSet;
+
+use crate::context::EncryptionContext;
+use crate::error::{Error, Result};
+use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART, METADATA_KEY, NewObject};
+use crate::object::{Envelope, PartEncryptor, SealedObject, ciphertext_len, plaintext_len};
+use crate::s3::body::{Body, encrypting_body};
+use crate::s3::put::{ObjectHeaders, put_sealed};
+use crate::s3::{Client, check_metadata_size, s3_error};
+
+/// S3's smallest part other than the last.
+const MIN_PART: u64 = 5 * 1024 * 1024;
+
+/// Builder of a multipart upload. See [`Client::create_multipart_upload`].
+#[derive(Debug)]
+pub struct CreateMultipartUpload {
+    client: Client,
+    bucket: String,
+    key: String,
+    context: EncryptionContext,
+    headers: ObjectHeaders,
+    flags: u8,
+    part_frames: u32,
+}
+
+/// A part that was uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// Part number, 1 to 10000.
+    pub part_number: u32,
+    /// The store's ETag of the part.
+    pub e_tag: Option<String>,
+    /// Plaintext bytes in the part.
+    pub plaintext_length: u64,
+}
+
+/// An open multipart upload. Cheap to clone; parts may be uploaded from
+/// several tasks at once.
+#[derive(Debug, Clone)]
+pub struct MultipartUpload {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    sealed: Arc<SealedObject>,
+}
+
+impl CreateMultipartUpload {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            bucket: String::new(),
+            key: String::new(),
+            context: EncryptionContext::new(),
+            headers: ObjectHeaders::default(),
+            flags: FLAG_MULTIPART,
+            part_frames: 0,
+        }
+    }
+
+    /// The bucket.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// The object key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Adds an encryption context pair.
+    pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.context.insert(key.into(), value.into());
+        self
+    }
+
+    /// Standard headers and user metadata.
+    pub fn headers(mut self, headers: ObjectHeaders) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Promises that every part but the last holds `part_size` plaintext
+    /// bytes (a multiple of the frame length), which lets ranged reads find
+    /// frames without probing.
+    pub fn part_size_hint(mut self, part_size: u64) -> Self {
+        let f = u64::from(self.client.shared.config.frame_length);
+        self.part_frames = u32::try_from(part_size / f).unwrap_or(0);
+        self
+    }
+
+    /// Promises that the last part will be sent with
+    /// [`MultipartUpload::upload_last_part`], so readers detect the loss of
+    /// whole trailing parts.
+    pub fn end_marked(mut self) -> Self {
+        self.flags |= FLAG_END_MARKED;
+        self
+    }
+
+    /// Obtains the data key and starts the upload.
+    pub async fn send(self) -> Result<MultipartUpload> {
+        let sh = &self.client.shared;
+        let sealed = SealedObject::create(
+            sh.cmm.as_ref(),
+            sh.config.backend,
+            NewObject {
+                bucket: &self.bucket,
+                key: &self.key,
+                context: &self.context,
+                suite: sh.config.suite,
+                frame_length: sh.config.frame_length,
+                flags: self.flags,
+                part_frames: self.part_frames,
+                plaintext_length: None,
+            },
+        )
+        .await?;
+        let mut metadata = self.headers.metadata.clone();
+        metadata.insert(METADATA_KEY.to_string(), sealed.envelope.to_metadata_value()?);
+        check_metadata_size(&metadata)?;
+        let h = &self.headers;
+        let out = sh
+            .s3
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_metadata(Some(metadata))
+            .set_content_type(h.content_type.clone())
+            .set_cache_control(h.cache_control.clone())
+            .set_content_disposition(h.content_disposition.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_language(h.content_language.clone())
+            .send()
+            .await
+            .map_err(|e| s3_error("CreateMultipartUpload", e))?;
+        let upload_id = out.upload_id.ok_or_else(|| Error::S3 {
+            operation: "CreateMultipartUpload",
+            status: None,
+            code: None,
+            message: "no upload id in the response".into(),
+        })?;
+        Ok(MultipartUpload { client: self.client.clone(), bucket: self.bucket, key: self.key, upload_id, sealed: Arc::new(sealed) })
+    }
+}
+
+impl MultipartUpload {
+    /// Resumes an upload started elsewhere, from its envelope (for
+    /// stateless servers that carry the envelope themselves).
+    pub async fn resume(
+        client: &Client,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+        upload_id: impl Into<String>,
+        envelope: Envelope,
+        context: &EncryptionContext,
+    ) -> Result<Self> {
+        let (bucket, key) = (bucket.into(), key.into());
+        let sealed = client.open_envelope(envelope, &bucket, &key, context).await?;
+        Ok(Self { client: client.clone(), bucket, key, upload_id: upload_id.into(), sealed: Arc::new(sealed) })
+    }
+
+    /// The store's upload id.
+    pub fn upload_id(&self) -> &str {
+        &self.upload_id
+    }
+
+    /// The object's envelope.
+    pub fn envelope(&self) -> &Envelope {
+        &self.sealed.envelope
+    }
+
+    /// Encrypts and uploads part `part_number` (1 to 10000) of `len`
+    /// plaintext bytes. Every part but the last must hold a multiple of the
+    /// frame length; this is checked when the upload completes.
+    pub async fn upload_part(&self, part_number: u32, body: impl Into<Body>, len: u64) -> Result<CompletedPart> {
+        self.part(part_number, body.into(), len, false).await
+    }
+
+    /// Uploads the last part, marking the end of the object (for uploads
+    /// created with [`CreateMultipartUpload::end_marked`]).
+    pub async fn upload_last_part(&self, part_number: u32, body: impl Into<Body>, len: u64) -> Result<CompletedPart> {
+        if !self.sealed.envelope.is_end_marked() {
+            return Err(Error::InvalidParameter("the upload was not created end-marked".into()));
+        }
+        self.part(part_number, body.into(), len, true).await
+    }
+
+    async fn part(&self, part_number: u32, body: Body, len: u64, last: bool) -> Result<CompletedPart> {
+        if !(1..=10_000).contains(&part_number) {
+            return Err(Error::InvalidParameter(format!("part number {part_number} is not between 1 and 10000")));
+        }
+        let sh = &self.client.shared;
+        let f = self.sealed.envelope.frame_length;
+        let enc = PartEncryptor::new(self.sealed.key.clone(), part_number, f, last, Some(len))?;
+        let c_len = ciphertext_len(len, u64::from(f));
+        let out = sh
+            .s3
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(i32::try_from(part_number).map_err(|_| Error::InvalidParameter("part number".into()))?)
+            .content_length(i64::try_from(c_len).map_err(|_| Error::InvalidParameter("part too large".into()))?)
+            .body(ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len)))
+            .send()
+            .await
+            .map_err(|e| s3_error("UploadPart", e))?;
+        Ok(CompletedPart { part_number, e_tag: out.e_tag, plaintext_length: len })
+    }
+
+    /// Completes the upload. Parts must be numbered 1..N without gaps, and
+    /// every part but the last must hold a multiple of the frame length
+    /// (checked against the store's part list); otherwise the upload stays
+    /// open and an error says why.
+    pub async fn complete(&self, mut parts: Vec<CompletedPart>) -> Result<CompleteOutput> {
+        parts.sort_by_key(|p| p.part_number);
+        for (i, p) in parts.iter().enumerate() {
+            if p.part_number as usize != i + 1 {
+                return Err(Error::InvalidParameter(format!(
+                    "parts must be numbered 1..N without gaps; found part {} at position {}",
+                    p.part_number,
+                    i + 1
+                )));
+            }
+        }
+        if parts.is_empty() {
+            return Err(Error::InvalidParameter("an upload needs at least one part".into()));
+        }
+        let f = u64::from(self.sealed.envelope.frame_length);
+        let stored = self.stored_part_sizes().await?;
+        let mut total = 0u64;
+        for (i, p) in parts.iter().enumerate() {
+            let c = stored
+                .iter()
+                .find(|(n, _)| *n == p.part_number)
+                .map(|(_, c)| *c)
+                .ok_or_else(|| Error::InvalidParameter(format!("part {} was not uploaded", p.part_number)))?;
+            let plain = plaintext_len(c, f)?;
+            if i + 1 < parts.len() && (plain == 0 || plain % f != 0) {
+                return Err(Error::InvalidParameter(format!(
+                    "part {} holds {plain} bytes: every part but the last must hold a non-zero multiple of the {f}-byte frame",
+                    p.part_number
+                )));
+            }
+            total += plain;
+        }
+        let s3_parts = parts
+            .iter()
+            .map(|p| {
+                S3Part::builder()
+                    .part_number(i32::try_from(p.part_number).unwrap_or(i32::MAX))
+                    .set_e_tag(p.e_tag.clone())
+                    .build()
+            })
+            .collect();
+        let out = self
+            .client
+            .shared
+            .s3
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(s3_parts)).build())
+            .send()
+            .await
+            .map_err(|e| s3_error("CompleteMultipartUpload", e))?;
+        Ok(CompleteOutput { e_tag: out.e_tag, version_id: out.version_id, plaintext_length: total })
+    }
+
+    async fn stored_part_sizes(&self) -> Result<Vec<(u32, u64)>> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .shared
+                .s3
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .upload_id(&self.upload_id)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| s3_error("ListParts", e))?;
+            for p in resp.parts() {
+                let n = u32::try_from(p.part_number().unwrap_or(0)).unwrap_or(0);
+                out.push((n, u64::try_from(p.size().unwrap_or(0)).unwrap_or(0)));
+            }
+            if resp.is_truncated() == Some(true) {
+                marker = resp.next_part_number_marker().map(str::to_string);
+                if marker.is_none() {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Aborts the upload, discarding its parts.
+    pub async fn abort(&self) -> Result<()> {
+        self.client
+            .shared
+            .s3
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await
+            .map_err(|e| s3_error("AbortMultipartUpload", e))?;
+        Ok(())
+    }
+}
+
+/// Result of completing a multipart upload.
+#[derive(Debug, Clone)]
+pub struct CompleteOutput {
+    /// The store's ETag.
+    pub e_tag: Option<String>,
+    /// Version id.
+    pub version_id: Option<String>,
+    /// Plaintext bytes in the object.
+    pub plaintext_length: u64,
+}
+
+/// Builder of a high-level upload. See [`Client::upload`].
+#[derive(Debug)]
+pub struct Upload {
+    client: Client,
+    bucket: String,
+    key: String,
+    body: Option<Body>,
+    context: EncryptionContext,
+    headers: ObjectHeaders,
+}
+
+/// Result of a high-level upload.
+#[derive(Debug, Clone)]
+pub struct UploadOutput {
+    /// The store's ETag.
+    pub e_tag: Option<String>,
+    /// Version id.
+    pub version_id: Option<String>,
+    /// Plaintext bytes uploaded.
+    pub plaintext_length: u64,
+    /// Ciphertext bytes stored.
+    pub ciphertext_length: u64,
+    /// Parts used (0 for a single request).
+    pub parts: u32,
+}
+
+impl Upload {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            bucket: String::new(),
+            key: String::new(),
+            body: None,
+            context: EncryptionContext::new(),
+            headers: ObjectHeaders::default(),
+        }
+    }
+
+    /// The bucket.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// The object key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// The plaintext.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Adds an encryption context pair.
+    pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.context.insert(key.into(), value.into());
+        self
+    }
+
+    pub(crate) fn with_context(mut self, context: EncryptionContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Standard headers and user metadata.
+    pub fn headers(mut self, headers: ObjectHeaders) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Reads the body, uploading in one request if it fits in one part and
+    /// in parallel parts otherwise. Memory: at most `concurrency + 1` parts.
+    pub async fn send(self) -> Result<UploadOutput> {
+        let sh = self.client.shared.clone();
+        let f = u64::from(sh.config.frame_length);
+        let part_size = (sh.config.part_size.max(MIN_PART) / f).max(1) * f;
+        let mut reader = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new())).into_reader();
+        let mut current = read_part(&mut reader, part_size).await?;
+        if (current.len() as u64) < part_size {
+            let len = current.len() as u64;
+            let out = put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, current.into(), len).await?;
+            return Ok(UploadOutput {
+                e_tag: out.e_tag,
+                version_id: out.version_id,
+                plaintext_length: len,
+                ciphertext_length: out.ciphertext_length,
+                parts: 0,
+            });
+        }
+        let upload = CreateMultipartUpload::new(self.client.clone())
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .headers(self.headers.clone())
+            .end_marked()
+            .part_size_hint(part_size);
+        let upload = CreateMultipartUpload { context: self.context.clone(), ..upload }.send().await?;
+        let result = async {
+            let mut tasks: JoinSet<Result<CompletedPart>> = JoinSet::new();
+            let mut done = Vec::new();
+            let mut number = 1u32;
+            loop {
+                // Read ahead one part to learn whether this one is the last.
+                let next = read_part(&mut reader, part_size).await?;
+                let last = next.is_empty();
+                while tasks.len() >= sh.config.concurrency.max(1) {
+                    if let Some(r) = tasks.join_next().await {
+                        done.push(r.map_err(|e| Error::Io(std::io::Error::other(e)))??);
+                    }
+                }
+                let up = upload.clone();
+                let len = current.len() as u64;
+                let body = Body::from(current);
+                tasks.spawn(async move { up.part(number, body, len, last).await });
+                if last {
+                    break;
+                }
+                if number == 10_000 {
+                    return Err(Error::InvalidParameter("the stream needs more than 10000 parts: raise the part size".into()));
+                }
+                number += 1;
+                current = next;
+            }
+            while let Some(r) = tasks.join_next().await {
+                done.push(r.map_err(|e| Error::Io(std::io::Error::other(e)))??);
+            }
+            upload.complete(done).await
+        }
+        .await;
+        match result {
+            Ok(out) => Ok(UploadOutput {
+                e_tag: out.e_tag,
+                version_id: out.version_id,
+                plaintext_length: out.plaintext_length,
+                ciphertext_length: ciphertext_len(out.plaintext_length, f),
+                parts: number_of_parts(out.plaintext_length, part_size),
+            }),
+            Err(e) => {
+                let _ = upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn number_of_parts(len: u64, part: u64) -> u32 {
+    u32::try_from(len.div_ceil(part).max(1)).unwrap_or(u32::MAX)
+}
+
+/// Reads up to `size` bytes (fewer only at the end of the stream).
+async fn read_part(reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin), size: u64) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(usize::MAX).min(64 << 20));
+    reader.take(size).read_to_end(&mut buf).await?;
+    Ok(buf)
+}

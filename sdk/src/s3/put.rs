@@ -1,0 +1,203 @@
+//! Single-request uploads.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::context::EncryptionContext;
+use crate::error::{Error, Result};
+use crate::object::envelope::{FLAG_END_MARKED, METADATA_KEY, NewObject};
+use crate::object::{PartEncryptor, SealedObject, ciphertext_len};
+use crate::s3::body::{Body, encrypting_body};
+use crate::s3::{Client, check_metadata_size, s3_error};
+
+/// Standard object headers kept alongside the encrypted body.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectHeaders {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// User metadata (`x-amz-meta-*`, without the prefix).
+    pub metadata: HashMap<String, String>,
+}
+
+/// Builder of a single-request upload. See [`Client::put_object`].
+#[derive(Debug)]
+pub struct PutObject {
+    client: Client,
+    bucket: String,
+    key: String,
+    body: Option<Body>,
+    content_length: Option<u64>,
+    context: EncryptionContext,
+    headers: ObjectHeaders,
+}
+
+/// Result of an upload.
+#[derive(Debug, Clone)]
+pub struct PutObjectOutput {
+    /// The ETag the store gave the ciphertext.
+    pub e_tag: Option<String>,
+    /// Version id, on versioned buckets.
+    pub version_id: Option<String>,
+    /// Plaintext bytes stored.
+    pub plaintext_length: u64,
+    /// Ciphertext bytes stored.
+    pub ciphertext_length: u64,
+}
+
+impl PutObject {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            bucket: String::new(),
+            key: String::new(),
+            body: None,
+            content_length: None,
+            context: EncryptionContext::new(),
+            headers: ObjectHeaders::default(),
+        }
+    }
+
+    /// The bucket.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// The object key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// The plaintext.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The plaintext length of a streamed body. Without it, a streamed body
+    /// is buffered up to the part size and uploaded in parts if larger.
+    pub fn content_length(mut self, len: u64) -> Self {
+        self.content_length = Some(len);
+        self
+    }
+
+    /// Adds an encryption context pair (stored in the envelope, bound to
+    /// the data key).
+    pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.context.insert(key.into(), value.into());
+        self
+    }
+
+    /// `Content-Type` of the plaintext.
+    pub fn content_type(mut self, v: impl Into<String>) -> Self {
+        self.headers.content_type = Some(v.into());
+        self
+    }
+
+    /// Adds a user metadata pair.
+    pub fn metadata(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.headers.metadata.insert(k.into(), v.into());
+        self
+    }
+
+    /// Sets all standard headers and user metadata at once.
+    pub fn headers(mut self, headers: ObjectHeaders) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Encrypts and uploads.
+    pub async fn send(self) -> Result<PutObjectOutput> {
+        let body = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new()));
+        match self.content_length.or(body.known_len()) {
+            Some(len) => {
+                put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, body, len).await
+            }
+            None => {
+                let out = self
+                    .client
+                    .upload()
+                    .bucket(self.bucket)
+                    .key(self.key)
+                    .body(body)
+                    .with_context(self.context)
+                    .headers(self.headers)
+                    .send()
+                    .await?;
+                Ok(PutObjectOutput {
+                    e_tag: out.e_tag,
+                    version_id: out.version_id,
+                    plaintext_length: out.plaintext_length,
+                    ciphertext_length: out.ciphertext_length,
+                })
+            }
+        }
+    }
+}
+
+/// Uploads `len` plaintext bytes from `body` as one encrypted object.
+pub(crate) async fn put_sealed(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    context: &EncryptionContext,
+    headers: &ObjectHeaders,
+    body: Body,
+    len: u64,
+) -> Result<PutObjectOutput> {
+    let sh = &client.shared;
+    let f = sh.config.frame_length;
+    let sealed = SealedObject::create(
+        sh.cmm.as_ref(),
+        sh.config.backend,
+        NewObject {
+            bucket,
+            key,
+            context,
+            suite: sh.config.suite,
+            frame_length: f,
+            flags: FLAG_END_MARKED,
+            part_frames: 0,
+            plaintext_length: Some(len),
+        },
+    )
+    .await?;
+    let mut metadata = headers.metadata.clone();
+    metadata.insert(METADATA_KEY.to_string(), sealed.envelope.to_metadata_value()?);
+    check_metadata_size(&metadata)?;
+    let enc = PartEncryptor::new(sealed.key.clone(), 0, f, true, Some(len))?;
+    let c_len = ciphertext_len(len, u64::from(f));
+    let stream = ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len));
+    let out = sh
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_length(i64::try_from(c_len).map_err(|_| Error::InvalidParameter("object too large".into()))?)
+        .set_metadata(Some(metadata))
+        .set_content_type(headers.content_type.clone())
+        .set_cache_control(headers.cache_control.clone())
+        .set_content_disposition(headers.content_disposition.clone())
+        .set_content_encoding(headers.content_encoding.clone())
+        .set_content_language(headers.content_language.clone())
+        .body(stream)
+        .send()
+        .await
+        .map_err(|e| s3_error("PutObject", e))?;
+    Ok(PutObjectOutput {
+        e_tag: out.e_tag,
+        version_id: out.version_id,
+        plaintext_length: len,
+        ciphertext_length: c_len,
+    })
+}
