@@ -1,3 +1,5 @@
 //! Shared helpers for end-to-end tests.
 pub mod moto;
 pub mod python;
+pub mod s3client;
+pub mod s3fs;
