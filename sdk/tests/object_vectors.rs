@@ -590,3 +590,21 @@ async fn swaps_and_key_id_substitution_fail() {
         SealedObject::open(&cmm, Backend::default(), v.envelope(s), &s.bucket, &s.key, &extra, None).await.is_err()
     );
 }
+
+/// FORMAT.md, multipart rules: the last part of an object of two or more
+/// parts must not be empty. Its one empty frame would add 16 bytes the size
+/// arithmetic does not account for, and the object would have no valid
+/// plaintext length.
+#[test]
+fn an_empty_last_part_has_no_plaintext_length() {
+    use s3seal::object::ciphertext_len;
+    for f in [64u64, 65536] {
+        for full_parts in [1u64, 3] {
+            let p = full_parts * 2 * f;
+            let c = ciphertext_len(p, f) + ciphertext_len(0, f);
+            assert!(plaintext_len(c, f).is_err(), "F={f} parts={full_parts}");
+        }
+    }
+    // A single empty part (or a single-request empty object) is fine.
+    assert_eq!(plaintext_len(16, 64).unwrap(), 0);
+}
