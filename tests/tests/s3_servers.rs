@@ -307,7 +307,11 @@ async fn s3fs_signed_round_trip() {
     let bytes = got.body.collect().await.expect("reading the body").into_bytes();
     assert_eq!(&bytes[..], b"tampered");
 
+    // Once stopped, the port is closed and the directory is gone.
+    let (addr, root) = (server.addr(), server.root().to_path_buf());
     server.stop().await.expect("stopping s3s-fs");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "s3s-fs still listens on {addr}");
+    assert!(!root.exists(), "{} was not removed", root.display());
 }
 
 #[tokio::test]
