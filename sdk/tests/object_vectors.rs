@@ -416,9 +416,15 @@ async fn frames_reordered_dropped_duplicated_or_truncated_fail() {
     };
     let build = |order: &[usize]| order.iter().flat_map(|&i| frame(i)).collect::<Vec<u8>>();
     assert_eq!(read_all(&obj, &build(&[0, 1, 2, 3, 4, 5]), None).unwrap(), v.file(&case.plaintext_file));
-    for order in
-        [&[1, 0, 2, 3, 4, 5][..], &[0, 1, 2, 4, 3, 5], &[0, 1, 1, 2, 3, 4, 5], &[0, 2, 3, 4, 5], &[5, 0, 1, 2, 3, 4]]
-    {
+    for order in [
+        &[1, 0, 2, 3, 4, 5][..],
+        &[0, 1, 2, 4, 3, 5],
+        &[0, 1, 1, 2, 3, 4, 5],
+        &[0, 2, 3, 4, 5],
+        &[5, 0, 1, 2, 3, 4],
+        &[0, 1, 2, 3, 4, 5, 5],
+        &[0, 1, 2, 3, 4, 4, 5],
+    ] {
         assert!(read_all(&obj, &build(order), None).is_err(), "{order:?}");
     }
     // Truncation at every frame boundary (and every byte) of a
@@ -576,6 +582,12 @@ async fn swaps_and_key_id_substitution_fail() {
     reordered.encrypted_data_keys.reverse();
     let e = v.open(t, reordered, Backend::default()).await.unwrap_err();
     assert!(matches!(e, Error::Authentication(_)), "{e}");
+    // Removing an encrypted data key (the one the reader does not use)
+    // fails the header tag too.
+    let mut removed = env.clone();
+    removed.encrypted_data_keys.pop();
+    let e = v.open(t, removed, Backend::default()).await.unwrap_err();
+    assert!(matches!(e, Error::Authentication(_)), "{e}");
     // A wrong reproduced context is refused.
     let s = v.case("several-frames");
     let mut wrong = s.context.clone();
@@ -607,4 +619,78 @@ fn an_empty_last_part_has_no_plaintext_length() {
     }
     // A single empty part (or a single-request empty object) is fine.
     assert_eq!(plaintext_len(16, 64).unwrap(), 0);
+}
+
+/// THREATS.md: a ranged read authenticates the frames it returns, not the
+/// object's length. After the store drops the last frames, a range before
+/// the cut still reads (and is authentic); the size computed from the
+/// stored length is the shorter one; only a read of the (new) last frame
+/// fails.
+#[tokio::test]
+async fn ranged_reads_authenticate_only_their_frames() {
+    let v = Vectors::load();
+    let case = v.case("several-frames");
+    let body = v.file(&case.body_file);
+    let pt = v.file(&case.plaintext_file);
+    let obj = v.open(case, v.envelope(case), Backend::default()).await.unwrap();
+    let cut = &body[..3 * 80];
+    assert_eq!(plaintext_len(cut.len() as u64, 64).unwrap(), 3 * 64, "the stored length is not authenticated");
+    assert_eq!(read_range(&obj, cut, 10, 100, None).unwrap(), pt[10..=100]);
+    assert!(read_range(&obj, cut, 150, 191, None).is_err(), "the new last frame lacks the end flags");
+    assert!(read_all(&obj, cut, None).is_err());
+}
+
+/// THREATS.md: replaying an older version of an object (an envelope and
+/// body once written for the same bucket and key) is not detected.
+#[tokio::test]
+async fn rollback_to_an_older_version_is_not_detected() {
+    let v = Vectors::load();
+    let case = v.case("one-byte");
+    let keyring = v.wrapping_key("aes-1");
+    let cmm = DefaultCmm::new(Arc::new(keyring));
+    let none = EncryptionContext::new();
+    let new = NewObject {
+        bucket: &case.bucket,
+        key: &case.key,
+        context: &none,
+        suite: ObjectSuite::Aes256GcmCommit,
+        frame_length: 64,
+        flags: 2,
+        part_frames: 0,
+        plaintext_length: None,
+    };
+    // Version 1 is the committed vector; version 2 is a new write.
+    let newer = SealedObject::create(&cmm, Backend::default(), new).await.unwrap();
+    let mut body2 = Vec::new();
+    let mut e = s3seal::object::PartEncryptor::new(newer.key.clone(), 0, 64, true, Some(2)).unwrap();
+    e.update(b"v2", &mut body2).unwrap();
+    e.finish(&mut body2).unwrap();
+    let reopened = v.open(case, newer.envelope.clone(), Backend::default()).await.unwrap();
+    assert_eq!(read_all(&reopened, &body2, None).unwrap(), b"v2");
+    // The store serves version 1 again: it reads as valid.
+    let older = v.open(case, v.envelope(case), Backend::default()).await.unwrap();
+    assert_eq!(read_all(&older, v.file(&case.body_file), None).unwrap(), v.file(&case.plaintext_file));
+}
+
+/// THREATS.md, part re-uploads: sealing a part is deterministic (a retry
+/// with the same bytes stores the same ciphertext), but the same part
+/// number sealed again with other plaintext reuses the frames' nonces,
+/// which leaks the XOR of the two plaintexts to whoever sees both uploads.
+#[test]
+fn resealing_a_part_reuses_its_nonces() {
+    let (k, _) = ObjectKey::derive(ObjectSuite::Aes256GcmCommit, &[5; 32], &[6; 32], Backend::default()).unwrap();
+    let k = Arc::new(k);
+    let seal = |pt: &[u8]| {
+        let mut out = Vec::new();
+        let mut e = s3seal::object::PartEncryptor::new(k.clone(), 1, 64, false, None).unwrap();
+        e.update(pt, &mut out).unwrap();
+        e.finish(&mut out).unwrap();
+        out
+    };
+    let (a, b) = (vec![0x11u8; 64], vec![0x22u8; 64]);
+    assert_eq!(seal(&a), seal(&a), "deterministic");
+    let (ca, cb) = (seal(&a), seal(&b));
+    let xor_ct: Vec<u8> = ca[..64].iter().zip(&cb[..64]).map(|(x, y)| x ^ y).collect();
+    let xor_pt: Vec<u8> = a.iter().zip(&b).map(|(x, y)| x ^ y).collect();
+    assert_eq!(xor_ct, xor_pt, "same key and nonce: the keystream cancels");
 }
