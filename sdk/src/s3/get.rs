@@ -131,7 +131,7 @@ impl GetObject {
         let sh = &self.client.shared;
         let c = &self.conditions;
         let resp = sh
-            .s3
+            .s3_read
             .get_object()
             .bucket(&self.bucket)
             .key(&self.key)
@@ -226,7 +226,7 @@ impl GetObject {
         };
         let dec = FrameDecryptor::new(sealed.key.clone(), &envelope, p, span.first_frame, span.last_frame, first, part_frames)?;
         let resp = sh
-            .s3
+            .s3_read
             .get_object()
             .bucket(&self.bucket)
             .key(&self.key)
@@ -260,7 +260,7 @@ impl GetObject {
         let resp = self
             .client
             .shared
-            .s3
+            .s3_read
             .get_object()
             .bucket(&self.bucket)
             .key(&self.key)
@@ -310,7 +310,7 @@ impl Client {
             let last = ((j + 1) * unit).min(crate::object::ciphertext_len(p, f)) - 1;
             let resp = self
                 .shared
-                .s3
+                .s3_read
                 .get_object()
                 .bucket(bucket)
                 .key(key)

@@ -86,6 +86,10 @@ impl Default for Config {
 
 pub(crate) struct Shared {
     pub(crate) s3: aws_sdk_s3::Client,
+    /// The same client without response checksum validation, for reading
+    /// s3seal bodies: every frame carries its own authentication tag, and
+    /// some stores report stale or composite checksums.
+    pub(crate) s3_read: aws_sdk_s3::Client,
     pub(crate) cmm: Arc<dyn MaterialsManager>,
     pub(crate) config: Config,
     /// Frames per part learned for multipart objects, by (bucket, key, ETag).
@@ -113,7 +117,13 @@ impl Client {
     /// A client over a materials manager (for example a
     /// [`crate::cache::CachingCmm`]) with explicit settings.
     pub fn with_cmm(s3: aws_sdk_s3::Client, cmm: Arc<dyn MaterialsManager>, config: Config) -> Self {
-        Self { shared: Arc::new(Shared { s3, cmm, config, layouts: Mutex::new(HashMap::new()) }) }
+        let s3_read = aws_sdk_s3::Client::from_conf(
+            s3.config()
+                .to_builder()
+                .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+                .build(),
+        );
+        Self { shared: Arc::new(Shared { s3, s3_read, cmm, config, layouts: Mutex::new(HashMap::new()) }) }
     }
 
     /// The wrapped `aws-sdk-s3` client (requests through it are not encrypted).

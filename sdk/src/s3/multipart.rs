@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART, METADATA_KEY, NewObject};
-use crate::object::{Envelope, PartEncryptor, SealedObject, ciphertext_len, plaintext_len};
+use crate::object::{Envelope, PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
 use crate::s3::put::{ObjectHeaders, put_sealed};
 use crate::s3::{Client, check_metadata_size, s3_error};
@@ -220,7 +220,7 @@ impl MultipartUpload {
 
     /// Completes the upload. Parts must be numbered 1..N without gaps, and
     /// every part but the last must hold a multiple of the frame length
-    /// (checked against the store's part list); otherwise the upload stays
+    /// (as recorded in each [`CompletedPart`]); otherwise the upload stays
     /// open and an error says why.
     pub async fn complete(&self, mut parts: Vec<CompletedPart>) -> Result<CompleteOutput> {
         parts.sort_by_key(|p| p.part_number);
@@ -237,15 +237,9 @@ impl MultipartUpload {
             return Err(Error::InvalidParameter("an upload needs at least one part".into()));
         }
         let f = u64::from(self.sealed.envelope.frame_length);
-        let stored = self.stored_part_sizes().await?;
         let mut total = 0u64;
         for (i, p) in parts.iter().enumerate() {
-            let c = stored
-                .iter()
-                .find(|(n, _)| *n == p.part_number)
-                .map(|(_, c)| *c)
-                .ok_or_else(|| Error::InvalidParameter(format!("part {} was not uploaded", p.part_number)))?;
-            let plain = plaintext_len(c, f)?;
+            let plain = p.plaintext_length;
             if i + 1 < parts.len() && (plain == 0 || plain % f != 0) {
                 return Err(Error::InvalidParameter(format!(
                     "part {} holds {plain} bytes: every part but the last must hold a non-zero multiple of the {f}-byte frame",
@@ -276,38 +270,6 @@ impl MultipartUpload {
             .await
             .map_err(|e| s3_error("CompleteMultipartUpload", e))?;
         Ok(CompleteOutput { e_tag: out.e_tag, version_id: out.version_id, plaintext_length: total })
-    }
-
-    async fn stored_part_sizes(&self) -> Result<Vec<(u32, u64)>> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let resp = self
-                .client
-                .shared
-                .s3
-                .list_parts()
-                .bucket(&self.bucket)
-                .key(&self.key)
-                .upload_id(&self.upload_id)
-                .set_part_number_marker(marker.clone())
-                .send()
-                .await
-                .map_err(|e| s3_error("ListParts", e))?;
-            for p in resp.parts() {
-                let n = u32::try_from(p.part_number().unwrap_or(0)).unwrap_or(0);
-                out.push((n, u64::try_from(p.size().unwrap_or(0)).unwrap_or(0)));
-            }
-            if resp.is_truncated() == Some(true) {
-                marker = resp.next_part_number_marker().map(str::to_string);
-                if marker.is_none() {
-                    break;
-                }
-            } else {
-                break;
-            }
-        }
-        Ok(out)
     }
 
     /// Aborts the upload, discarding its parts.
