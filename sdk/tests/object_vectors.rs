@@ -588,6 +588,19 @@ async fn swaps_and_key_id_substitution_fail() {
     removed.encrypted_data_keys.pop();
     let e = v.open(t, removed, Backend::default()).await.unwrap_err();
     assert!(matches!(e, Error::Authentication(_)), "{e}");
+    // Changing the suite byte (AES-GCM <-> ChaCha20) fails the header tag:
+    // the suite is in the key derivation and in the tagged bytes.
+    for name in ["one-byte", "chacha20"] {
+        let c = v.case(name);
+        let mut e = v.envelope(c);
+        e.suite = if e.suite == ObjectSuite::Aes256GcmCommit {
+            ObjectSuite::ChaCha20Poly1305Commit
+        } else {
+            ObjectSuite::Aes256GcmCommit
+        };
+        let err = v.open(c, e, Backend::default()).await.unwrap_err();
+        assert!(matches!(err, Error::Authentication(_)), "{name}: {err}");
+    }
     // A wrong reproduced context is refused.
     let s = v.case("several-frames");
     let mut wrong = s.context.clone();
