@@ -1,0 +1,1 @@
+//! The encryption layer (in progress).

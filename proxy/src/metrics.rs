@@ -1,0 +1,66 @@
+//! Counters the proxy exposes on its admin address, in Prometheus text
+//! format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Request, byte and error counters. Shared by every connection.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<&'static str, u64>>,
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
+    if let Ok(mut m) = map.lock() {
+        *m.entry(key).or_insert(0) += 1;
+    }
+}
+
+impl Metrics {
+    /// Counts one request of operation `op`.
+    pub fn request(&self, op: &'static str) {
+        bump(&self.requests, op);
+    }
+
+    /// Counts one failed request of operation `op`.
+    pub fn error(&self, op: &'static str) {
+        bump(&self.errors, op);
+    }
+
+    /// Counts plaintext bytes received from clients.
+    pub fn add_bytes_in(&self, n: u64) {
+        self.bytes_in.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts plaintext bytes sent to clients.
+    pub fn add_bytes_out(&self, n: u64) {
+        self.bytes_out.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Renders the counters in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# TYPE s3seal_requests_total counter");
+        if let Ok(m) = self.requests.lock() {
+            for (op, n) in m.iter() {
+                let _ = writeln!(out, "s3seal_requests_total{{operation=\"{op}\"}} {n}");
+            }
+        }
+        let _ = writeln!(out, "# TYPE s3seal_errors_total counter");
+        if let Ok(m) = self.errors.lock() {
+            for (op, n) in m.iter() {
+                let _ = writeln!(out, "s3seal_errors_total{{operation=\"{op}\"}} {n}");
+            }
+        }
+        let _ = writeln!(out, "# TYPE s3seal_bytes_in_total counter");
+        let _ = writeln!(out, "s3seal_bytes_in_total {}", self.bytes_in.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# TYPE s3seal_bytes_out_total counter");
+        let _ = writeln!(out, "s3seal_bytes_out_total {}", self.bytes_out.load(Ordering::Relaxed));
+        out
+    }
+}
