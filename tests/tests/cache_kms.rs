@@ -4,103 +4,27 @@
 //! `X-Amz-Target` header names the operation, e.g.
 //! `TrentService.GenerateDataKey`). Needs `tests/setup-python.sh` to have run.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
 use s3seal::cache::{CacheLimits, CachingCmm};
 use s3seal::cmm::DefaultCmm;
 use s3seal::keyring::KmsKeyring;
 use s3seal::{Client, EncryptOptions, EncryptionContext};
+use s3seal_tests::kms_count::{
+    DECRYPT, GENERATE_DATA_KEY as GENERATE, KmsCalls, counted_kms_client as counted_kms, create_key,
+};
 use s3seal_tests::moto::MotoServer;
-
-const GENERATE: &str = "GenerateDataKey";
-const DECRYPT: &str = "Decrypt";
-
-/// Counts the requests a KMS client sends, by operation.
-#[derive(Debug, Clone, Default)]
-struct KmsCalls(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl KmsCalls {
-    fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-
-    fn get(&self, operation: &str) -> u64 {
-        self.snapshot().get(operation).copied().unwrap_or(0)
-    }
-
-    fn total(&self) -> u64 {
-        self.snapshot().values().sum()
-    }
-}
-
-impl Intercept for KmsCalls {
-    fn name(&self) -> &'static str {
-        "KmsCalls"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("unknown");
-        let operation = target.strip_prefix("TrentService.").unwrap_or(target);
-        let mut calls = self.0.lock().map_err(|_| "KmsCalls lock poisoned")?;
-        *calls.entry(operation.to_string()).or_default() += 1;
-        Ok(())
-    }
-}
-
-/// A KMS client for `server` that counts its calls.
-fn counted_kms(server: &MotoServer) -> (aws_sdk_kms::Client, KmsCalls) {
-    let calls = KmsCalls::default();
-    let conf = aws_sdk_kms::config::Builder::from(&server.sdk_config())
-        .interceptor(calls.clone())
-        .build();
-    (aws_sdk_kms::Client::from_conf(conf), calls)
-}
-
-/// Creates a KMS key (on an uncounted client) and returns its ARN.
-async fn create_key(server: &MotoServer) -> Result<String> {
-    let out = server
-        .kms_client()
-        .await
-        .create_key()
-        .send()
-        .await
-        .context("CreateKey")?;
-    Ok(out
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .context("CreateKey returned no ARN")?
-        .to_string())
-}
 
 /// A fresh client over a fresh cache over a KMS keyring for `arn`, whose
 /// KMS calls are counted.
-fn caching_client(
-    server: &MotoServer,
-    arn: &str,
-    limits: CacheLimits,
-) -> Result<(Client, Arc<CachingCmm>, KmsCalls)> {
+fn caching_client(server: &MotoServer, arn: &str, limits: CacheLimits) -> Result<(Client, Arc<CachingCmm>, KmsCalls)> {
     let (kms, calls) = counted_kms(server);
     let keyring = Arc::new(KmsKeyring::new(kms, arn));
     let cache = Arc::new(CachingCmm::new(Arc::new(DefaultCmm::new(keyring)), limits)?);
-    Ok((
-        Client::builder_with_cmm(cache.clone()).build(),
-        cache,
-        calls,
-    ))
+    Ok((Client::builder_with_cmm(cache.clone()).build(), cache, calls))
 }
 
 fn bucket(name: &str) -> EncryptionContext {
@@ -116,10 +40,7 @@ fn body(i: usize) -> Vec<u8> {
 async fn decrypt_all(client: &Client, messages: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
     let mut edks = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
-        let got = client
-            .decrypt(m, &bucket("b"))
-            .await
-            .with_context(|| format!("decrypting message {i}"))?;
+        let got = client.decrypt(m, &bucket("b")).await.with_context(|| format!("decrypting message {i}"))?;
         ensure!(got.plaintext == body(i), "message {i} decrypted wrongly");
         ensure!(got.header.encrypted_data_keys.len() == 1);
         edks.push(got.header.encrypted_data_keys[0].ciphertext.clone());
@@ -150,24 +71,16 @@ async fn thousand_puts_and_gets_cost_at_most_two_kms_calls() -> Result<()> {
         messages.push(writer.encrypt(&body(i), &opts).await?);
     }
     let generated = calls.get(GENERATE);
-    assert!(
-        generated <= 2,
-        "1,000 PUTs made {generated} GenerateDataKey calls"
-    );
+    assert!(generated <= 2, "1,000 PUTs made {generated} GenerateDataKey calls");
     assert_eq!(generated, 1, "{:?}", calls.snapshot());
     assert_eq!(calls.total(), 1, "{:?}", calls.snapshot());
     let s = cache.stats().encrypt;
     assert_eq!((s.hits, s.misses, s.underlying_calls), (999, 1, 1));
     let distinct: HashSet<&Vec<u8>> = messages.iter().collect();
-    assert_eq!(
-        distinct.len(),
-        1000,
-        "every message is encrypted differently"
-    );
+    assert_eq!(distinct.len(), 1000, "every message is encrypted differently");
 
     // 1,000 GETs by a fresh client with a fresh cache.
-    let (reader, reader_cache, reader_calls) =
-        caching_client(&server, &arn, CacheLimits::default())?;
+    let (reader, reader_cache, reader_calls) = caching_client(&server, &arn, CacheLimits::default())?;
     let edks = decrypt_all(&reader, &messages).await?;
     let decrypted = reader_calls.get(DECRYPT);
     assert!(decrypted <= 2, "1,000 GETs made {decrypted} Decrypt calls");
@@ -211,12 +124,7 @@ async fn max_messages_limit_counts_exactly() -> Result<()> {
     // Messages 100k..100k+99 share a data key, and no two groups do.
     let (reader, _, reader_calls) = caching_client(&server, &arn, CacheLimits::default())?;
     let edks = decrypt_all(&reader, &messages).await?;
-    assert_eq!(
-        reader_calls.get(DECRYPT),
-        10,
-        "{:?}",
-        reader_calls.snapshot()
-    );
+    assert_eq!(reader_calls.get(DECRYPT), 10, "{:?}", reader_calls.snapshot());
     let mut groups: HashMap<&Vec<u8>, Vec<usize>> = HashMap::new();
     for (i, e) in edks.iter().enumerate() {
         groups.entry(e).or_default().push(i / 100);
@@ -263,22 +171,12 @@ async fn max_age_limit_counts_exactly() -> Result<()> {
     let (reader, _, reader_calls) = caching_client(&server, &arn, limits)?;
     let edks = decrypt_all(&reader, &messages).await?;
     assert_eq!(edks.iter().collect::<HashSet<_>>().len(), 3);
-    assert_eq!(
-        reader_calls.get(DECRYPT),
-        3,
-        "{:?}",
-        reader_calls.snapshot()
-    );
+    assert_eq!(reader_calls.get(DECRYPT), 3, "{:?}", reader_calls.snapshot());
     decrypt_all(&reader, &messages[..10]).await?;
     assert_eq!(reader_calls.get(DECRYPT), 3, "still fresh");
     tokio::time::sleep(pause).await;
     decrypt_all(&reader, &messages[..10]).await?;
-    assert_eq!(
-        reader_calls.get(DECRYPT),
-        4,
-        "{:?}",
-        reader_calls.snapshot()
-    );
+    assert_eq!(reader_calls.get(DECRYPT), 4, "{:?}", reader_calls.snapshot());
     assert_eq!(reader_calls.total(), 4, "{:?}", reader_calls.snapshot());
     Ok(())
 }
