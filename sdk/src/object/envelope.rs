@@ -314,7 +314,7 @@ impl SealedObject {
     ) -> Result<Self> {
         let mut auth_only = EncryptionContext::new();
         auth_only.insert(BUCKET_CONTEXT_KEY.to_string(), new.bucket.to_string());
-        context::check_caller_context(new.context)?;
+        let _ = bucket_context(new.context, new.bucket)?;
         let (key, commitment) = ObjectKey::derive(new.suite, data_key.as_bytes(), &message_id, backend)?;
         let mut envelope = Envelope {
             suite: new.suite,

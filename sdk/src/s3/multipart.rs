@@ -240,6 +240,12 @@ impl MultipartUpload {
         let mut total = 0u64;
         for (i, p) in parts.iter().enumerate() {
             let plain = p.plaintext_length;
+            if i + 1 == parts.len() && plain == 0 && parts.len() > 1 {
+                return Err(Error::InvalidParameter(format!(
+                    "part {} is empty: only a one-part upload may have an empty last part",
+                    p.part_number
+                )));
+            }
             if i + 1 < parts.len() && (plain == 0 || plain % f != 0) {
                 return Err(Error::InvalidParameter(format!(
                     "part {} holds {plain} bytes: every part but the last must hold a non-zero multiple of the {f}-byte frame",
