@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod checksum;
 pub mod cmm;
 pub mod context;
 pub mod crypto;
