@@ -6,6 +6,7 @@ use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::envelope::METADATA_KEY;
 use crate::object::plaintext_len;
+use crate::s3::put::ObjectHeaders;
 use crate::s3::{Client, check_metadata_size, s3_error};
 
 /// Largest object S3 copies in one request.
@@ -20,6 +21,7 @@ pub struct CopyObject {
     bucket: String,
     key: String,
     context: EncryptionContext,
+    replace: Option<ObjectHeaders>,
 }
 
 /// Result of a copy.
@@ -40,7 +42,16 @@ impl CopyObject {
             bucket: String::new(),
             key: String::new(),
             context: EncryptionContext::new(),
+            replace: None,
         }
+    }
+
+    /// Replaces the standard headers and user metadata of the copy
+    /// (S3's `x-amz-metadata-directive: REPLACE`); by default they are
+    /// copied from the source.
+    pub fn replace_headers(mut self, headers: ObjectHeaders) -> Self {
+        self.replace = Some(headers);
+        self
     }
 
     /// The object to copy.
@@ -89,7 +100,16 @@ impl CopyObject {
         } else {
             sealed.rebind_bucket(sh.cmm.as_ref(), &self.bucket, &self.key).await?
         };
-        let mut metadata = head.metadata.clone();
+        let headers = self.replace.clone().unwrap_or_else(|| ObjectHeaders {
+            content_type: head.content_type.clone(),
+            cache_control: head.cache_control.clone(),
+            content_disposition: head.content_disposition.clone(),
+            content_encoding: head.content_encoding.clone(),
+            content_language: head.content_language.clone(),
+            metadata: head.metadata.clone(),
+        });
+        let mut metadata = headers.metadata.clone();
+        metadata.remove(METADATA_KEY);
         metadata.insert(METADATA_KEY.to_string(), new_envelope.to_metadata_value()?);
         check_metadata_size(&metadata)?;
         let source = format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key));
@@ -102,11 +122,11 @@ impl CopyObject {
             .set_copy_source_if_match(head.e_tag.clone())
             .metadata_directive(MetadataDirective::Replace)
             .set_metadata(Some(metadata))
-            .set_content_type(head.content_type.clone())
-            .set_cache_control(head.cache_control.clone())
-            .set_content_disposition(head.content_disposition.clone())
-            .set_content_encoding(head.content_encoding.clone())
-            .set_content_language(head.content_language.clone())
+            .set_content_type(headers.content_type)
+            .set_cache_control(headers.cache_control)
+            .set_content_disposition(headers.content_disposition)
+            .set_content_encoding(headers.content_encoding)
+            .set_content_language(headers.content_language)
             .send()
             .await
             .map_err(|e| s3_error("CopyObject", e))?;

@@ -43,8 +43,8 @@ mod put;
 pub use body::{Body, ObjectBody};
 pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
 pub use get::{GetObject, GetObjectOutput, HeadObject, HeadObjectOutput};
-pub use multipart::{CompletedPart, CreateMultipartUpload, MultipartUpload, Upload, UploadOutput};
-pub use put::{PutObject, PutObjectOutput};
+pub use multipart::{CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput};
+pub use put::{ObjectHeaders, PutObject, PutObjectOutput};
 
 /// S3's limit on user-defined metadata: keys and values, in bytes.
 pub const MAX_USER_METADATA: usize = 2048;

@@ -278,6 +278,44 @@ impl MultipartUpload {
         Ok(CompleteOutput { e_tag: out.e_tag, version_id: out.version_id, plaintext_length: total })
     }
 
+    /// The parts the store holds for this upload: number, ETag and
+    /// plaintext size (from the stored size by the format's arithmetic).
+    pub async fn stored_parts(&self) -> Result<Vec<StoredPart>> {
+        let f = u64::from(self.sealed.envelope.frame_length);
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .shared
+                .s3
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .upload_id(&self.upload_id)
+                .set_part_number_marker(marker.clone())
+                .customize()
+                .interceptor(ListPartsRootCompat)
+                .send()
+                .await
+                .map_err(|e| s3_error("ListParts", e))?;
+            for p in resp.parts() {
+                let stored = u64::try_from(p.size().unwrap_or(0)).unwrap_or(0);
+                out.push(StoredPart {
+                    part_number: u32::try_from(p.part_number().unwrap_or(0)).unwrap_or(0),
+                    e_tag: p.e_tag().map(str::to_string),
+                    stored_length: stored,
+                    plaintext_length: crate::object::plaintext_len(stored, f)?,
+                });
+            }
+            marker = resp.next_part_number_marker().map(str::to_string);
+            if resp.is_truncated() != Some(true) || marker.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Aborts the upload, discarding its parts.
     pub async fn abort(&self) -> Result<()> {
         self.client
@@ -290,6 +328,47 @@ impl MultipartUpload {
             .send()
             .await
             .map_err(|e| s3_error("AbortMultipartUpload", e))?;
+        Ok(())
+    }
+}
+
+/// A part held by the store for an open upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPart {
+    /// Part number.
+    pub part_number: u32,
+    /// The store's ETag of the part.
+    pub e_tag: Option<String>,
+    /// Bytes stored (ciphertext).
+    pub stored_length: u64,
+    /// Plaintext bytes.
+    pub plaintext_length: u64,
+}
+
+/// Accepts `ListParts` responses whose root element is
+/// `ListPartsResponse` (as some S3 implementations write it) by renaming
+/// it to the `ListPartsResult` of the S3 API.
+#[derive(Debug)]
+struct ListPartsRootCompat;
+
+impl aws_sdk_s3::config::Intercept for ListPartsRootCompat {
+    fn name(&self) -> &'static str {
+        "ListPartsRootCompat"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut<'_>,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> std::result::Result<(), aws_sdk_s3::error::BoxError> {
+        let body = context.response_mut().body_mut();
+        let Some(bytes) = body.bytes() else { return Ok(()) };
+        let Ok(text) = std::str::from_utf8(bytes) else { return Ok(()) };
+        if text.contains("<ListPartsResponse") {
+            let fixed = text.replace("<ListPartsResponse", "<ListPartsResult").replace("</ListPartsResponse>", "</ListPartsResult>");
+            *body = aws_smithy_types::body::SdkBody::from(fixed);
+        }
         Ok(())
     }
 }
