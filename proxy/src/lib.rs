@@ -9,5 +9,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod embedded;
+pub mod error;
 pub mod layer;
 pub mod metrics;
+pub mod server;
+
+pub use error::{Error, Result};
+pub use server::Server;
