@@ -56,6 +56,9 @@ pub enum Command {
     /// Print a message's header (suite, context, data keys) without any key.
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
+    /// Run the encrypting S3 proxy: S3 clients in, ciphertext to the upstream store.
+    #[command(after_help = crate::proxy::PROXY_HELP)]
+    Proxy(crate::proxy::ProxyArgs),
 }
 
 const ENCRYPT_EXAMPLES: &str = "\
@@ -201,9 +204,7 @@ fn parse_key_spec(s: &str) -> Result<KeySpec, String> {
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some(("", _)) => {
-            Err("the key is empty (expected KEY=VALUE, e.g. -c purpose=backup)".into())
-        }
+        Some(("", _)) => Err("the key is empty (expected KEY=VALUE, e.g. -c purpose=backup)".into()),
         Some((k, v)) => Ok((k.to_string(), v.to_string())),
         None => Err("expected KEY=VALUE, e.g. -c purpose=backup".into()),
     }
@@ -215,7 +216,9 @@ fn parse_suite(s: &str) -> Result<AlgorithmSuite, String> {
         .ok()
         .and_then(|id| AlgorithmSuite::from_id(id).ok())
         .filter(|s| matches!(s.id(), 0x0478 | 0x0578));
-    suite.ok_or_else(|| "expected 0478 (AES-256-GCM with key commitment) or 0578 (the same, signed with ECDSA P-384)".into())
+    suite.ok_or_else(|| {
+        "expected 0478 (AES-256-GCM with key commitment) or 0578 (the same, signed with ECDSA P-384)".into()
+    })
 }
 
 fn parse_policy(s: &str) -> Result<CommitmentPolicy, String> {
@@ -243,10 +246,6 @@ mod tests {
         assert!(parse_suite("0178").is_err());
         assert!(parse_suite("zz").is_err());
         assert!(parse_policy("forbid-encrypt-allow-decrypt").is_ok());
-        assert!(
-            parse_policy("nope")
-                .unwrap_err()
-                .contains("unknown commitment policy")
-        );
+        assert!(parse_policy("nope").unwrap_err().contains("unknown commitment policy"));
     }
 }

@@ -34,9 +34,7 @@ async fn keyring(specs: &[KeySpec], phase: Phase) -> CliResult<Arc<dyn Keyring>>
 /// IMDS; `AWS_ENDPOINT_URL_KMS`); the region of a key ARN when the chain
 /// names none.
 async fn kms_client(fallback_region: Option<String>) -> aws_sdk_kms::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let mut builder = aws_sdk_kms::config::Builder::from(&config);
     if config.region().is_none()
         && let Some(region) = fallback_region
@@ -52,9 +50,7 @@ fn context_of(pairs: &[(String, String)]) -> CliResult<EncryptionContext> {
         if let Some(old) = ctx.insert(k.clone(), v.clone())
             && old != *v
         {
-            return Err(Failure::usage(format!(
-                "-c {k}= is given twice, with different values ({old:?} and {v:?})"
-            )));
+            return Err(Failure::usage(format!("-c {k}= is given twice, with different values ({old:?} and {v:?})")));
         }
     }
     Ok(ctx)
@@ -63,13 +59,7 @@ fn context_of(pairs: &[(String, String)]) -> CliResult<EncryptionContext> {
 /// Copies `reader` to `writer`, telling read failures (classified as
 /// `phase` errors: a decrypting reader reports verification failures)
 /// from write failures.
-async fn pump<R, W>(
-    reader: &mut R,
-    writer: &mut W,
-    input: &str,
-    output: &str,
-    phase: Phase,
-) -> CliResult<u64>
+async fn pump<R, W>(reader: &mut R, writer: &mut W, input: &str, output: &str, phase: Phase) -> CliResult<u64>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
@@ -77,17 +67,11 @@ where
     let mut buf = vec![0u8; BUF];
     let mut total = 0u64;
     loop {
-        let n = reader
-            .read(&mut buf)
-            .await
-            .map_err(|e| fail::stream(e, &format!("cannot read {input}"), phase))?;
+        let n = reader.read(&mut buf).await.map_err(|e| fail::stream(e, &format!("cannot read {input}"), phase))?;
         if n == 0 {
             return Ok(total);
         }
-        writer
-            .write_all(&buf[..n])
-            .await
-            .map_err(|e| fail::stream(e, &format!("cannot write {output}"), phase))?;
+        writer.write_all(&buf[..n]).await.map_err(|e| fail::stream(e, &format!("cannot write {output}"), phase))?;
         total += n as u64;
     }
 }
@@ -95,20 +79,10 @@ where
 pub async fn encrypt(args: EncryptArgs) -> CliResult<()> {
     let ctx = context_of(&args.context)?;
     s3seal::context::check_caller_context(&ctx).map_err(|e| fail::sdk(e, Phase::Encrypt))?;
-    if let Some(k) = args
-        .required_context_keys
-        .iter()
-        .find(|k| !ctx.contains_key(*k))
-    {
-        return Err(Failure::usage(format!(
-            "--required-context-key {k} names no -c pair; add -c {k}=VALUE"
-        )));
+    if let Some(k) = args.required_context_keys.iter().find(|k| !ctx.contains_key(*k)) {
+        return Err(Failure::usage(format!("--required-context-key {k} names no -c pair; add -c {k}=VALUE")));
     }
-    if args
-        .keys
-        .iter()
-        .all(|k| matches!(k, KeySpec::KmsDiscovery { .. }))
-    {
+    if args.keys.iter().all(|k| matches!(k, KeySpec::KmsDiscovery { .. })) {
         return Err(Failure::usage(
             "kms-discovery can only decrypt; to encrypt, give --key kms:KEY (or an aes: or rsa: key)",
         ));
@@ -137,9 +111,7 @@ pub async fn encrypt(args: EncryptArgs) -> CliResult<()> {
     let in_name = input.name.clone();
     let mut reader = BufReader::with_capacity(BUF, &mut input.reader);
     pump(&mut reader, &mut enc, &in_name, &out_name, Phase::Encrypt).await?;
-    enc.shutdown()
-        .await
-        .map_err(|e| fail::stream(e, &format!("cannot write {out_name}"), Phase::Encrypt))?;
+    enc.shutdown().await.map_err(|e| fail::stream(e, &format!("cannot write {out_name}"), Phase::Encrypt))?;
     input.finish_progress();
     output.commit(enc.into_inner()).await
 }
@@ -161,49 +133,26 @@ pub async fn decrypt(args: DecryptArgs) -> CliResult<()> {
     let (header, prefix) = header;
     let (mut writer, output) = Output::open(args.output.as_deref())?;
     let out_name = output.name.clone();
-    let replay =
-        std::io::Cursor::new(prefix).chain(BufReader::with_capacity(BUF, &mut input.reader));
+    let replay = std::io::Cursor::new(prefix).chain(BufReader::with_capacity(BUF, &mut input.reader));
     let mut reader = AsyncDecryptingReader::new(&client, replay, &ctx)
         .await
-        .map_err(|e| {
-            explain(
-                fail::sdk(e, Phase::Decrypt),
-                &header,
-                &args.keys,
-                &ctx,
-                &in_name,
-            )
-        })?;
-    pump(
-        &mut reader,
-        &mut writer,
-        &in_name,
-        &out_name,
-        Phase::Decrypt,
-    )
-    .await
-    .map_err(|f| explain(f, &header, &args.keys, &ctx, &in_name))?;
+        .map_err(|e| explain(fail::sdk(e, Phase::Decrypt), &header, &args.keys, &ctx, &in_name))?;
+    pump(&mut reader, &mut writer, &in_name, &out_name, Phase::Decrypt)
+        .await
+        .map_err(|f| explain(f, &header, &args.keys, &ctx, &in_name))?;
     input.finish_progress();
     output.commit(writer).await
 }
 
 /// Reads a message header from `reader`; returns it and every byte read.
-pub async fn read_header(
-    reader: &mut DynRead,
-    name: &str,
-    limits: ParseLimits,
-) -> CliResult<(Header, Vec<u8>)> {
-    let not_message = |f: Failure| {
-        f.hint(format!(
-            "is {name} an encrypted message? `s3seal inspect` shows what it holds"
-        ))
-    };
+pub async fn read_header(reader: &mut DynRead, name: &str, limits: ParseLimits) -> CliResult<(Header, Vec<u8>)> {
+    let not_message =
+        |f: Failure| f.hint(format!("is {name} an encrypted message? `s3seal inspect` shows what it holds"));
     match read_prefix(reader, MAX_HEADER, |buf| Header::parse(buf, limits)).await {
         Ok((Some((header, _)), bytes)) => Ok((header, bytes)),
-        Ok((None, bytes)) if bytes.is_empty() => Err(Failure::new(
-            fail::Code::Verify,
-            anyhow::anyhow!("{name} is empty: not an encrypted message"),
-        )),
+        Ok((None, bytes)) if bytes.is_empty() => {
+            Err(Failure::new(fail::Code::Verify, anyhow::anyhow!("{name} is empty: not an encrypted message")))
+        }
         Ok((None, bytes)) => Err(not_message(Failure::new(
             fail::Code::Verify,
             anyhow::anyhow!(
@@ -212,14 +161,14 @@ pub async fn read_header(
             ),
         ))),
         Err(PrefixError::Io(e)) => Err(Failure::io(format!("cannot read {name}"), e)),
-        Err(PrefixError::Sdk(e)) => Err(not_message(
-            fail::sdk(e, Phase::Decrypt).context(name.to_string()),
-        )),
+        Err(PrefixError::Sdk(e)) => {
+            let malformed = matches!(e, s3seal::Error::Malformed(_) | s3seal::Error::UnsupportedSuite(_));
+            let f = fail::sdk(e, Phase::Decrypt).context(name.to_string());
+            Err(if malformed { not_message(f) } else { f })
+        }
         Err(PrefixError::TooBig(n)) => Err(Failure::new(
             fail::Code::Verify,
-            anyhow::anyhow!(
-                "{name}: no complete message header in the first {n} bytes (limit {MAX_HEADER})"
-            ),
+            anyhow::anyhow!("{name}: no complete message header in the first {n} bytes (limit {MAX_HEADER})"),
         )),
     }
 }
@@ -227,40 +176,26 @@ pub async fn read_header(
 /// True when `spec` names the key that made `edk`.
 fn names(spec: &KeySpec, edk: &EncryptedDataKey) -> bool {
     match spec {
-        KeySpec::Aes {
-            namespace, name, ..
-        } => {
-            edk.provider_id == namespace.as_bytes()
-                && key_name_of(&edk.provider_info) == Some(name.as_bytes())
+        KeySpec::Aes { namespace, name, .. } => {
+            edk.provider_id == namespace.as_bytes() && key_name_of(&edk.provider_info) == Some(name.as_bytes())
         }
-        KeySpec::Rsa {
-            namespace, name, ..
-        } => edk.provider_id == namespace.as_bytes() && edk.provider_info == name.as_bytes(),
-        KeySpec::Kms { key_id } => {
-            edk.provider_id == KMS_PROVIDER.as_bytes() && edk.provider_info == key_id.as_bytes()
+        KeySpec::Rsa { namespace, name, .. } => {
+            edk.provider_id == namespace.as_bytes() && edk.provider_info == name.as_bytes()
         }
+        KeySpec::Kms { key_id } => edk.provider_id == KMS_PROVIDER.as_bytes() && edk.provider_info == key_id.as_bytes(),
         KeySpec::KmsDiscovery { .. } => edk.provider_id == KMS_PROVIDER.as_bytes(),
         _ => false,
     }
 }
 
 /// Adds hints (which keys, which context) to a decryption failure.
-fn explain(
-    mut f: Failure,
-    header: &Header,
-    specs: &[KeySpec],
-    ctx: &EncryptionContext,
-    name: &str,
-) -> Failure {
+fn explain(mut f: Failure, header: &Header, specs: &[KeySpec], ctx: &EncryptionContext, name: &str) -> Failure {
     if f.code != fail::Code::Verify {
         return f;
     }
     let context_hints = |mut f: Failure| {
-        let unstored: Vec<&str> = ctx
-            .keys()
-            .filter(|k| !header.encryption_context.contains_key(*k))
-            .map(String::as_str)
-            .collect();
+        let unstored: Vec<&str> =
+            ctx.keys().filter(|k| !header.encryption_context.contains_key(*k)).map(String::as_str).collect();
         if unstored.is_empty() {
             f = f.hint(
                 "if the message was encrypted with --required-context-key, give those pairs with -c KEY=VALUE \
@@ -277,10 +212,7 @@ fn explain(
     };
     match f.error.downcast_ref::<s3seal::Error>() {
         Some(s3seal::Error::NoDecryptableKey(_)) => {
-            let named = header
-                .encrypted_data_keys
-                .iter()
-                .any(|edk| specs.iter().any(|s| names(s, edk)));
+            let named = header.encrypted_data_keys.iter().any(|edk| specs.iter().any(|s| names(s, edk)));
             if named {
                 f = f.hint(
                     "a --key names a key this message was encrypted for, but it did not unwrap the data key: \
@@ -288,11 +220,7 @@ fn explain(
                 );
                 f = context_hints(f);
             } else {
-                let wanted: Vec<String> = header
-                    .encrypted_data_keys
-                    .iter()
-                    .map(inspect::edk_spec)
-                    .collect();
+                let wanted: Vec<String> = header.encrypted_data_keys.iter().map(inspect::edk_spec).collect();
                 f = f.hint(format!(
                     "give --key for one of the keys the message was encrypted for: {}",
                     wanted.join(", ")
@@ -300,9 +228,7 @@ fn explain(
             }
         }
         Some(s3seal::Error::EncryptionContext(_)) => {
-            f = f.hint(format!(
-                "`s3seal inspect {name}` shows the encryption context stored in the message"
-            ));
+            f = f.hint(format!("`s3seal inspect {name}` shows the encryption context stored in the message"));
         }
         Some(s3seal::Error::Authentication(_)) if f.hints.is_empty() => f = context_hints(f),
         _ => {}

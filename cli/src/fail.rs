@@ -31,11 +31,7 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: Code, error: impl Into<anyhow::Error>) -> Self {
-        Self {
-            code,
-            error: error.into(),
-            hints: Vec::new(),
-        }
+        Self { code, error: error.into(), hints: Vec::new() }
     }
 
     pub fn usage(msg: impl fmt::Display) -> Self {
@@ -75,10 +71,7 @@ pub fn sdk(e: s3seal::Error, phase: Phase) -> Failure {
         E::Io(_) => Code::Io,
         E::InvalidParameter(_) | E::InvalidKey(_) => Code::Usage,
         E::Kms { .. } => Code::Io,
-        E::Keyring { .. }
-        | E::EncryptionContext(_)
-        | E::CommitmentPolicy { .. }
-        | E::UnsupportedSuite(_)
+        E::Keyring { .. } | E::EncryptionContext(_) | E::CommitmentPolicy { .. } | E::UnsupportedSuite(_)
             if phase == Phase::Encrypt =>
         {
             Code::Usage
@@ -94,10 +87,7 @@ pub fn sdk(e: s3seal::Error, phase: Phase) -> Failure {
 pub fn stream(e: io::Error, what: &str, phase: Phase) -> Failure {
     if e.get_ref().is_some_and(|inner| inner.is::<s3seal::Error>()) {
         let kind = e.kind();
-        match e
-            .into_inner()
-            .map(|inner| inner.downcast::<s3seal::Error>())
-        {
+        match e.into_inner().map(|inner| inner.downcast::<s3seal::Error>()) {
             Some(Ok(sdk_err)) => return sdk(*sdk_err, phase),
             Some(Err(other)) => return Failure::io(what, io::Error::new(kind, other)),
             None => return Failure::io(what, io::Error::from(kind)),

@@ -16,14 +16,7 @@ use crate::io::Input;
 pub async fn inspect(args: InspectArgs) -> CliResult<()> {
     let mut input = Input::open(args.input.as_deref()).await?;
     let name = input.name.clone();
-    let (header, _) = read_header(
-        &mut input.reader,
-        &name,
-        ParseLimits {
-            max_encrypted_data_keys: None,
-        },
-    )
-    .await?;
+    let (header, _) = read_header(&mut input.reader, &name, ParseLimits { max_encrypted_data_keys: None }).await?;
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&to_json(&header))
             .map_err(|e| Failure::io("cannot format JSON", std::io::Error::other(e)))?;
@@ -34,9 +27,7 @@ pub async fn inspect(args: InspectArgs) -> CliResult<()> {
     };
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::io("cannot write stdout", e))
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| Failure::io("cannot write stdout", e))
 }
 
 /// What a suite is, in words.
@@ -51,14 +42,7 @@ pub fn describe_suite(suite: AlgorithmSuite) -> String {
         }
         .to_string(),
     );
-    parts.push(
-        if suite.is_committing() {
-            "key commitment"
-        } else {
-            "no key commitment"
-        }
-        .to_string(),
-    );
+    parts.push(if suite.is_committing() { "key commitment" } else { "no key commitment" }.to_string());
     parts.push(
         match suite.signature() {
             None => "no signature",
@@ -90,12 +74,7 @@ fn view(edk: &EncryptedDataKey) -> EdkView {
         let name = String::from_utf8_lossy(&edk.provider_info).into_owned();
         (name.clone(), format!("rsa:{provider}:{name}"))
     };
-    EdkView {
-        provider,
-        key_name,
-        spec,
-        wrapped_len: edk.ciphertext.len(),
-    }
+    EdkView { provider, key_name, spec, wrapped_len: edk.ciphertext.len() }
 }
 
 /// The key spec (without key file) that names the key of `edk`.
@@ -114,21 +93,13 @@ fn to_text(h: &Header) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "message format version: {}", h.version);
-    let _ = writeln!(
-        s,
-        "algorithm suite:        {} ({})",
-        h.suite,
-        describe_suite(h.suite)
-    );
+    let _ = writeln!(s, "algorithm suite:        {} ({})", h.suite, describe_suite(h.suite));
     let _ = writeln!(s, "message id:             {}", hex::encode(&h.message_id));
     let _ = writeln!(s, "content type:           {}", content_type(h));
     let _ = writeln!(s, "frame length:           {}", h.frame_length);
     let _ = writeln!(s, "header length:          {}", h.len());
-    let user_ctx: Vec<_> = h
-        .encryption_context
-        .iter()
-        .filter(|(k, _)| !k.starts_with(s3seal::context::RESERVED_PREFIX))
-        .collect();
+    let user_ctx: Vec<_> =
+        h.encryption_context.iter().filter(|(k, _)| !k.starts_with(s3seal::context::RESERVED_PREFIX)).collect();
     if user_ctx.is_empty() {
         let _ = writeln!(s, "encryption context:     (none stored)");
     } else {
@@ -137,11 +108,7 @@ fn to_text(h: &Header) -> String {
             let _ = writeln!(s, "  {k} = {v}");
         }
     }
-    for (k, v) in h
-        .encryption_context
-        .iter()
-        .filter(|(k, _)| k.starts_with(s3seal::context::RESERVED_PREFIX))
-    {
+    for (k, v) in h.encryption_context.iter().filter(|(k, _)| k.starts_with(s3seal::context::RESERVED_PREFIX)) {
         let _ = writeln!(s, "reserved context:       {k} = {v}");
     }
     let _ = writeln!(s, "encrypted data keys:    {}", h.encrypted_data_keys.len());

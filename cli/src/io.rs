@@ -43,26 +43,15 @@ impl Input {
             let path = path.unwrap_or(Path::new("-"));
             let name = path.display().to_string();
             let file = tokio::fs::File::open(path).await.map_err(|e| {
-                Failure::io(format!("cannot open input file {name}"), e)
-                    .hint("check the path given with -i")
+                Failure::io(format!("cannot open input file {name}"), e).hint("check the path given with -i")
             })?;
-            let meta = file
-                .metadata()
-                .await
-                .map_err(|e| Failure::io(format!("cannot read input file {name}"), e))?;
+            let meta = file.metadata().await.map_err(|e| Failure::io(format!("cannot read input file {name}"), e))?;
             if meta.is_dir() {
-                return Err(Failure::usage(format!(
-                    "input {name} is a directory; give a file with -i"
-                )));
+                return Err(Failure::usage(format!("input {name} is a directory; give a file with -i")));
             }
             (Box::pin(file), meta.is_file().then_some(meta.len()), name)
         };
-        let mut input = Input {
-            reader,
-            len,
-            name,
-            progress: None,
-        };
+        let mut input = Input { reader, len, name, progress: None };
         input.add_progress();
         Ok(input)
     }
@@ -141,10 +130,7 @@ pub enum PrefixError {
 /// Where the output goes.
 enum Target {
     Stdout,
-    File {
-        tmp: tempfile::NamedTempFile,
-        dest: PathBuf,
-    },
+    File { tmp: tempfile::NamedTempFile, dest: PathBuf },
 }
 
 /// The writer of an opened output.
@@ -164,51 +150,24 @@ impl Output {
     pub fn open(path: Option<&Path>) -> CliResult<(OutWriter, Self)> {
         if is_std(path) {
             let writer = BufWriter::with_capacity(BUF, Box::pin(tokio::io::stdout()) as DynWrite);
-            return Ok((
-                writer,
-                Output {
-                    target: Target::Stdout,
-                    name: "stdout".into(),
-                },
-            ));
+            return Ok((writer, Output { target: Target::Stdout, name: "stdout".into() }));
         }
         let dest = path.unwrap_or(Path::new("-")).to_path_buf();
         let name = dest.display().to_string();
         if dest.is_dir() {
-            return Err(Failure::usage(format!(
-                "output {name} is a directory; give a file name with -o"
-            )));
+            return Err(Failure::usage(format!("output {name} is a directory; give a file name with -o")));
         }
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".s3seal-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| {
-                Failure::io(
-                    format!(
-                        "cannot create the output file {name} (in directory {})",
-                        dir.display()
-                    ),
-                    e,
-                )
-            })?;
-        let file = tmp
-            .as_file()
-            .try_clone()
-            .map_err(|e| Failure::io(format!("cannot write the output file {name}"), e))?;
-        let writer =
-            BufWriter::with_capacity(BUF, Box::pin(tokio::fs::File::from_std(file)) as DynWrite);
-        Ok((
-            writer,
-            Output {
-                target: Target::File { tmp, dest },
-                name,
-            },
-        ))
+        let tmp = tempfile::Builder::new().prefix(".s3seal-").suffix(".tmp").tempfile_in(&dir).map_err(|e| {
+            Failure::io(format!("cannot create the output file {name} (in directory {})", dir.display()), e)
+        })?;
+        let file =
+            tmp.as_file().try_clone().map_err(|e| Failure::io(format!("cannot write the output file {name}"), e))?;
+        let writer = BufWriter::with_capacity(BUF, Box::pin(tokio::fs::File::from_std(file)) as DynWrite);
+        Ok((writer, Output { target: Target::File { tmp, dest }, name }))
     }
 
     /// True when the output is stdout and stdout is a terminal.
@@ -228,12 +187,8 @@ impl Output {
             Target::Stdout => Ok(()),
             Target::File { tmp, dest } => {
                 tmp.as_file().sync_all().map_err(write_err)?;
-                tmp.persist(&dest).map_err(|e| {
-                    Failure::io(
-                        format!("cannot move the output into place as {name}"),
-                        e.error,
-                    )
-                })?;
+                tmp.persist(&dest)
+                    .map_err(|e| Failure::io(format!("cannot move the output into place as {name}"), e.error))?;
                 Ok(())
             }
         }

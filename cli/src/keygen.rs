@@ -17,8 +17,7 @@ pub fn keygen(args: KeygenArgs) -> CliResult<()> {
         _ => 32,
     };
     // The SDK's random source; the key is zeroized when dropped.
-    let key =
-        s3seal::materials::DataKey::generate(bytes).map_err(|e| fail::sdk(e, Phase::Encrypt))?;
+    let key = s3seal::materials::DataKey::generate(bytes).map_err(|e| fail::sdk(e, Phase::Encrypt))?;
     let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.as_bytes()));
     let path = &args.output;
     let name = path.display().to_string();
@@ -39,10 +38,7 @@ pub fn keygen(args: KeygenArgs) -> CliResult<()> {
         }
         Err(e) => return Err(Failure::io(format!("cannot create key file {name}"), e)),
     };
-    let written = file
-        .write_all(text.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all());
+    let written = file.write_all(text.as_bytes()).and_then(|()| file.write_all(b"\n")).and_then(|()| file.sync_all());
     if let Err(e) = written {
         drop(file);
         let _ = std::fs::remove_file(path);

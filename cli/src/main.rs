@@ -10,6 +10,7 @@ mod fail;
 mod inspect;
 mod io;
 mod keygen;
+mod proxy;
 
 use std::process::ExitCode;
 
@@ -20,10 +21,7 @@ use crate::fail::{CliResult, Code, Failure};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report(Failure::io("cannot start the async runtime", e)),
     };
@@ -39,6 +37,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Decrypt(a) => interruptible(crypt::decrypt(a)).await,
         Command::Keygen(a) => keygen::keygen(a),
         Command::Inspect(a) => inspect::inspect(a).await,
+        Command::Proxy(a) => proxy::proxy(a).await,
     }
 }
 

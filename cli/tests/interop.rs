@@ -11,6 +11,9 @@ use std::process::{Command, Stdio};
 use s3seal_tests::moto::{MOTO_ACCOUNT, MotoServer, REGION};
 use s3seal_tests::python;
 
+mod common;
+use common::gen_rsa;
+
 const BIN: &str = env!("CARGO_BIN_EXE_s3seal");
 
 struct Run {
@@ -77,6 +80,16 @@ impl Peers {
 
     fn s3seal(&self, args: &[&str]) -> Run {
         let mut cmd = command(Path::new(BIN), self.dir.path(), self.kms_endpoint.as_deref());
+        cmd.args(args);
+        finish(cmd)
+    }
+
+    /// Runs s3seal without the variables `unset`.
+    fn s3seal_without(&self, args: &[&str], unset: &[&str]) -> Run {
+        let mut cmd = command(Path::new(BIN), self.dir.path(), self.kms_endpoint.as_deref());
+        for k in unset {
+            cmd.env_remove(k);
+        }
         cmd.args(args);
         finish(cmd)
     }
@@ -195,6 +208,13 @@ fn kms_on_moto_both_directions() {
     p.same("e2.out", &plain);
     p.s3seal_ok(&["decrypt", "-i", "e1.enc", "-o", "e1.disc", "--key", "kms-discovery"]);
     p.same("e1.disc", &plain);
+    // No region in the environment: the key ARN's region is used.
+    let r = p.s3seal_without(
+        &["decrypt", "-i", "e1.enc", "-o", "e1.noregion", "--key", &kms],
+        &["AWS_REGION", "AWS_DEFAULT_REGION"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    p.same("e1.noregion", &plain);
     // The wrong context or another key: exit 1, nothing written.
     let r = p.s3seal(&["decrypt", "-i", "e1.enc", "-o", "bad.out", "--key", &kms, "-c", "purpose=other"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -302,12 +322,8 @@ fn raw_rsa_keys_both_directions() {
     let p = Peers::new(None);
     let plain = data(300_001, 3);
     p.write("plain", &plain);
-    let openssl = |args: &[&str]| {
-        let st = Command::new("openssl").args(args).current_dir(p.dir.path()).stderr(Stdio::null()).status();
-        assert!(st.is_ok_and(|s| s.success()), "openssl {args:?} failed (is openssl installed?)");
-    };
-    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-out", "rsa.pem"]);
-    openssl(&["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub.pem"]);
+    // 2048 bits: what cli.rs's helper makes (openssl or Python).
+    gen_rsa(p.dir.path());
     for padding in ["oaep-sha256", "oaep-sha1", "pkcs1"] {
         let wrap = |kind: &str, file: &str| {
             vec![

@@ -31,8 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keyring::{
-    Keyring, KmsDiscoveryKeyring, KmsKeyring, MultiKeyring, RawAesKeyring, RawRsaKeyring,
-    RsaPadding,
+    Keyring, KmsDiscoveryKeyring, KmsKeyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding,
 };
 
 /// The partition a discovery filter uses when the spec names none.
@@ -79,7 +78,8 @@ pub enum KeySpec {
 }
 
 /// The usage line of every spec form, for error messages.
-pub const SPEC_FORMS: &str = "aes:NAMESPACE:NAME:PATH, rsa:NAMESPACE:NAME:PATH[:PADDING], kms:KEY or kms-discovery[:ACCOUNT,...]";
+pub const SPEC_FORMS: &str =
+    "aes:NAMESPACE:NAME:PATH, rsa:NAMESPACE:NAME:PATH[:PADDING], kms:KEY or kms-discovery[:ACCOUNT,...]";
 
 fn padding_name(p: RsaPadding) -> &'static str {
     match p {
@@ -102,22 +102,13 @@ fn ns_name_rest<'a>(spec: &str, rest: &'a str, form: &str) -> Result<(&'a str, &
         return Err(bad_spec(spec, format_args!("expected {form}")));
     };
     if ns.is_empty() {
-        return Err(bad_spec(
-            spec,
-            format_args!("the namespace is empty (expected {form})"),
-        ));
+        return Err(bad_spec(spec, format_args!("the namespace is empty (expected {form})")));
     }
     if name.is_empty() {
-        return Err(bad_spec(
-            spec,
-            format_args!("the key name is empty (expected {form})"),
-        ));
+        return Err(bad_spec(spec, format_args!("the key name is empty (expected {form})")));
     }
     if tail.is_empty() {
-        return Err(bad_spec(
-            spec,
-            format_args!("the key file path is empty (expected {form})"),
-        ));
+        return Err(bad_spec(spec, format_args!("the key file path is empty (expected {form})")));
     }
     Ok((ns, name, tail))
 }
@@ -134,11 +125,7 @@ impl FromStr for KeySpec {
             "aes" => {
                 let form = "aes:NAMESPACE:NAME:PATH";
                 let (ns, name, path) = ns_name_rest(spec, rest.unwrap_or(""), form)?;
-                Ok(KeySpec::Aes {
-                    namespace: ns.into(),
-                    name: name.into(),
-                    path: path.into(),
-                })
+                Ok(KeySpec::Aes { namespace: ns.into(), name: name.into(), path: path.into() })
             }
             "rsa" => {
                 let form = "rsa:NAMESPACE:NAME:PATH[:PADDING]";
@@ -160,12 +147,7 @@ impl FromStr for KeySpec {
                     },
                     _ => (tail, RsaPadding::OaepSha256),
                 };
-                Ok(KeySpec::Rsa {
-                    namespace: ns.into(),
-                    name: name.into(),
-                    path: path.into(),
-                    padding,
-                })
+                Ok(KeySpec::Rsa { namespace: ns.into(), name: name.into(), path: path.into(), padding })
             }
             "kms" => match rest {
                 Some(id) if !id.is_empty() => {
@@ -177,10 +159,7 @@ impl FromStr for KeySpec {
                     }
                     Ok(KeySpec::Kms { key_id: id.into() })
                 }
-                _ => Err(bad_spec(
-                    spec,
-                    "expected kms:KEY with a key id, alias/NAME or key ARN",
-                )),
+                _ => Err(bad_spec(spec, "expected kms:KEY with a key id, alias/NAME or key ARN")),
             },
             "kms-discovery" => {
                 let Some(rest) = rest else {
@@ -196,15 +175,8 @@ impl FromStr for KeySpec {
                         "the partition is empty (expected kms-discovery[:[PARTITION:]ACCOUNT,...])",
                     ));
                 }
-                let accounts: Vec<String> = accounts
-                    .split(',')
-                    .map(str::trim)
-                    .map(String::from)
-                    .collect();
-                if let Some(bad) = accounts
-                    .iter()
-                    .find(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()))
-                {
+                let accounts: Vec<String> = accounts.split(',').map(str::trim).map(String::from).collect();
+                if let Some(bad) = accounts.iter().find(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit())) {
                     return Err(bad_spec(
                         spec,
                         format_args!(
@@ -212,18 +184,10 @@ impl FromStr for KeySpec {
                         ),
                     ));
                 }
-                Ok(KeySpec::KmsDiscovery {
-                    filter: Some((partition.into(), accounts)),
-                })
+                Ok(KeySpec::KmsDiscovery { filter: Some((partition.into(), accounts)) })
             }
-            "" => Err(bad_spec(
-                spec,
-                format_args!("empty key spec (expected {SPEC_FORMS})"),
-            )),
-            other => Err(bad_spec(
-                spec,
-                format_args!("unknown key type {other:?} (expected {SPEC_FORMS})"),
-            )),
+            "" => Err(bad_spec(spec, format_args!("empty key spec (expected {SPEC_FORMS})"))),
+            other => Err(bad_spec(spec, format_args!("unknown key type {other:?} (expected {SPEC_FORMS})"))),
         }
     }
 }
@@ -236,17 +200,8 @@ fn looks_like_padding(s: &str) -> bool {
 impl fmt::Display for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeySpec::Aes {
-                namespace,
-                name,
-                path,
-            } => write!(f, "aes:{namespace}:{name}:{}", path.display()),
-            KeySpec::Rsa {
-                namespace,
-                name,
-                path,
-                padding,
-            } => {
+            KeySpec::Aes { namespace, name, path } => write!(f, "aes:{namespace}:{name}:{}", path.display()),
+            KeySpec::Rsa { namespace, name, path, padding } => {
                 write!(f, "rsa:{namespace}:{name}:{}", path.display())?;
                 if *padding != RsaPadding::OaepSha256 {
                     write!(f, ":{}", padding_name(*padding))?;
@@ -255,9 +210,7 @@ impl fmt::Display for KeySpec {
             }
             KeySpec::Kms { key_id } => write!(f, "kms:{key_id}"),
             KeySpec::KmsDiscovery { filter: None } => f.write_str("kms-discovery"),
-            KeySpec::KmsDiscovery {
-                filter: Some((partition, accounts)),
-            } => {
+            KeySpec::KmsDiscovery { filter: Some((partition, accounts)) } => {
                 f.write_str("kms-discovery:")?;
                 if partition != DEFAULT_PARTITION {
                     write!(f, "{partition}:")?;
@@ -288,45 +241,27 @@ impl KeySpec {
     pub fn keyring(&self, kms: Option<&aws_sdk_kms::Client>) -> Result<Arc<dyn Keyring>> {
         let need_kms = || {
             kms.cloned().ok_or_else(|| {
-                Error::InvalidParameter(format!(
-                    "key spec {self} needs an AWS KMS client, and none was configured"
-                ))
+                Error::InvalidParameter(format!("key spec {self} needs an AWS KMS client, and none was configured"))
             })
         };
         Ok(match self {
-            KeySpec::Aes {
-                namespace,
-                name,
-                path,
-            } => {
+            KeySpec::Aes { namespace, name, path } => {
                 let key = read_aes_key(path)?;
                 Arc::new(RawAesKeyring::new(namespace.clone(), name.clone(), &key)?)
             }
-            KeySpec::Rsa {
-                namespace,
-                name,
-                path,
-                padding,
-            } => {
+            KeySpec::Rsa { namespace, name, path, padding } => {
                 let pem = read_key_file(path, "RSA key")?;
                 let keyring =
-                    RawRsaKeyring::from_pem(namespace.clone(), name.clone(), &pem, *padding)
-                        .map_err(|e| {
-                            Error::InvalidKey(format!(
-                                "RSA key file {}: {}",
-                                path.display(),
-                                strip_invalid_key(e)
-                            ))
-                        })?;
+                    RawRsaKeyring::from_pem(namespace.clone(), name.clone(), &pem, *padding).map_err(|e| {
+                        Error::InvalidKey(format!("RSA key file {}: {}", path.display(), strip_invalid_key(e)))
+                    })?;
                 Arc::new(keyring)
             }
             KeySpec::Kms { key_id } => Arc::new(KmsKeyring::new(need_kms()?, key_id.clone())),
             KeySpec::KmsDiscovery { filter } => {
                 let keyring = KmsDiscoveryKeyring::new(need_kms()?);
                 Arc::new(match filter {
-                    Some((partition, accounts)) => {
-                        keyring.with_filter(partition.clone(), accounts.clone())
-                    }
+                    Some((partition, accounts)) => keyring.with_filter(partition.clone(), accounts.clone()),
                     None => keyring,
                 })
             }
@@ -364,11 +299,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = aws_sdk_kms::Client>,
 {
-    let client = if specs.iter().any(KeySpec::needs_kms) {
-        Some(kms().await)
-    } else {
-        None
-    };
+    let client = if specs.iter().any(KeySpec::needs_kms) { Some(kms().await) } else { None };
     keyring_from_specs_with_client(specs, client.as_ref())
 }
 
@@ -378,14 +309,9 @@ pub fn keyring_from_specs_with_client(
     specs: &[KeySpec],
     kms: Option<&aws_sdk_kms::Client>,
 ) -> Result<Arc<dyn Keyring>> {
-    let mut keyrings = specs
-        .iter()
-        .map(|s| s.keyring(kms))
-        .collect::<Result<Vec<_>>>()?;
+    let mut keyrings = specs.iter().map(|s| s.keyring(kms)).collect::<Result<Vec<_>>>()?;
     match keyrings.len() {
-        0 => Err(Error::InvalidParameter(format!(
-            "no key given (give at least one key spec: {SPEC_FORMS})"
-        ))),
+        0 => Err(Error::InvalidParameter(format!("no key given (give at least one key spec: {SPEC_FORMS})"))),
         1 => Ok(keyrings.remove(0)),
         _ => Ok(Arc::new(MultiKeyring::from_keyrings(keyrings)?)),
     }
@@ -395,21 +321,13 @@ pub fn keyring_from_specs_with_client(
 fn read_key_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
     use std::io::Read;
     let with_path = |e: std::io::Error| {
-        Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("cannot read {what} file {}: {e}", path.display()),
-        ))
+        Error::Io(std::io::Error::new(e.kind(), format!("cannot read {what} file {}: {e}", path.display())))
     };
     let file = std::fs::File::open(path).map_err(with_path)?;
     let mut buf = Zeroizing::new(Vec::new());
-    file.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(with_path)?;
+    file.take(MAX_KEY_FILE + 1).read_to_end(&mut buf).map_err(with_path)?;
     if buf.len() as u64 > MAX_KEY_FILE {
-        return Err(Error::InvalidKey(format!(
-            "{what} file {} is larger than 1 MiB: not a key file",
-            path.display()
-        )));
+        return Err(Error::InvalidKey(format!("{what} file {} is larger than 1 MiB: not a key file", path.display())));
     }
     Ok(buf)
 }
@@ -417,13 +335,8 @@ fn read_key_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
 /// Reads a raw AES wrapping key from `path` (see [`parse_aes_key`]).
 pub fn read_aes_key(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     let bytes = read_key_file(path, "AES key")?;
-    parse_aes_key(&bytes).map_err(|e| {
-        Error::InvalidKey(format!(
-            "AES key file {}: {}",
-            path.display(),
-            strip_invalid_key(e)
-        ))
-    })
+    parse_aes_key(&bytes)
+        .map_err(|e| Error::InvalidKey(format!("AES key file {}: {}", path.display(), strip_invalid_key(e))))
 }
 
 /// Interprets the contents of an AES key file: base64 text (surrounding
@@ -470,19 +383,11 @@ mod tests {
     fn parses_every_form() {
         assert_eq!(
             parse("aes:acme:prod:/k/prod.key").unwrap(),
-            KeySpec::Aes {
-                namespace: "acme".into(),
-                name: "prod".into(),
-                path: "/k/prod.key".into()
-            }
+            KeySpec::Aes { namespace: "acme".into(), name: "prod".into(), path: "/k/prod.key".into() }
         );
         assert_eq!(
             parse("aes:acme:prod:C:\\keys\\a:b").unwrap(),
-            KeySpec::Aes {
-                namespace: "acme".into(),
-                name: "prod".into(),
-                path: "C:\\keys\\a:b".into()
-            }
+            KeySpec::Aes { namespace: "acme".into(), name: "prod".into(), path: "C:\\keys\\a:b".into() }
         );
         assert_eq!(
             parse("rsa:acme:r1:key.pem").unwrap(),
@@ -502,39 +407,21 @@ mod tests {
                 padding: RsaPadding::Pkcs1
             }
         );
-        assert_eq!(
-            parse("rsa:a:b:k.pem:OAEP-SHA1").unwrap().to_string(),
-            "rsa:a:b:k.pem:oaep-sha1"
-        );
+        assert_eq!(parse("rsa:a:b:k.pem:OAEP-SHA1").unwrap().to_string(), "rsa:a:b:k.pem:oaep-sha1");
         let arn = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
         let kms = parse(&format!("kms:{arn}")).unwrap();
         assert_eq!(kms, KeySpec::Kms { key_id: arn.into() });
         assert_eq!(kms.kms_region().as_deref(), Some("us-west-2"));
         assert!(kms.needs_kms());
-        assert_eq!(
-            parse("kms:alias/backup").unwrap(),
-            KeySpec::Kms {
-                key_id: "alias/backup".into()
-            }
-        );
-        assert_eq!(
-            parse("kms-discovery").unwrap(),
-            KeySpec::KmsDiscovery { filter: None }
-        );
+        assert_eq!(parse("kms:alias/backup").unwrap(), KeySpec::Kms { key_id: "alias/backup".into() });
+        assert_eq!(parse("kms-discovery").unwrap(), KeySpec::KmsDiscovery { filter: None });
         assert_eq!(
             parse("kms-discovery:111122223333,444455556666").unwrap(),
-            KeySpec::KmsDiscovery {
-                filter: Some((
-                    "aws".into(),
-                    vec!["111122223333".into(), "444455556666".into()]
-                ))
-            }
+            KeySpec::KmsDiscovery { filter: Some(("aws".into(), vec!["111122223333".into(), "444455556666".into()])) }
         );
         assert_eq!(
             parse("kms-discovery:aws-cn:111122223333").unwrap(),
-            KeySpec::KmsDiscovery {
-                filter: Some(("aws-cn".into(), vec!["111122223333".into()]))
-            }
+            KeySpec::KmsDiscovery { filter: Some(("aws-cn".into(), vec!["111122223333".into()])) }
         );
     }
 
@@ -567,10 +454,7 @@ mod tests {
         assert!(err("kms-discovery:").contains("not an AWS account id"));
         assert!(err("des:a:b:c").contains("unknown key type \"des\""));
         assert!(err("").contains("empty key spec"));
-        assert!(matches!(
-            parse("des:a:b:c"),
-            Err(Error::InvalidParameter(_))
-        ));
+        assert!(matches!(parse("des:a:b:c"), Err(Error::InvalidParameter(_))));
     }
 
     #[test]
@@ -578,10 +462,7 @@ mod tests {
         let raw32: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
         assert_eq!(&*parse_aes_key(&raw32).unwrap(), &raw32);
         let b64 = base64::engine::general_purpose::STANDARD.encode(&raw32);
-        assert_eq!(
-            &*parse_aes_key(format!("{b64}\n").as_bytes()).unwrap(),
-            &raw32
-        );
+        assert_eq!(&*parse_aes_key(format!("{b64}\n").as_bytes()).unwrap(), &raw32);
         let raw16 = [0xffu8; 16];
         assert_eq!(&*parse_aes_key(&raw16).unwrap(), &raw16);
         // 24 raw bytes that happen to be base64 text of a wrong length.
@@ -596,24 +477,16 @@ mod tests {
     fn builds_keyrings_and_reports_files() {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("k");
-        std::fs::File::create(&key)
-            .unwrap()
-            .write_all(&[7u8; 32])
-            .unwrap();
+        std::fs::File::create(&key).unwrap().write_all(&[7u8; 32]).unwrap();
         let spec: KeySpec = format!("aes:acme:prod:{}", key.display()).parse().unwrap();
         let keyring = spec.keyring(None).unwrap();
         assert_eq!(keyring.describe(), "aes:acme:prod");
 
-        let two = [
-            spec.clone(),
-            format!("aes:acme:dev:{}", key.display()).parse().unwrap(),
-        ];
+        let two = [spec.clone(), format!("aes:acme:dev:{}", key.display()).parse().unwrap()];
         let multi = keyring_from_specs_with_client(&two, None).unwrap();
         assert_eq!(multi.describe(), "multi[aes:acme:prod, aes:acme:dev]");
 
-        let missing: KeySpec = format!("aes:acme:prod:{}", dir.path().join("nope").display())
-            .parse()
-            .unwrap();
+        let missing: KeySpec = format!("aes:acme:prod:{}", dir.path().join("nope").display()).parse().unwrap();
         match missing.keyring(None) {
             Err(Error::Io(e)) => {
                 assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
@@ -624,35 +497,18 @@ mod tests {
 
         let short = dir.path().join("short");
         std::fs::write(&short, [1u8; 5]).unwrap();
-        let e = format!("aes:a:b:{}", short.display())
-            .parse::<KeySpec>()
-            .unwrap()
-            .keyring(None)
-            .unwrap_err();
+        let e = format!("aes:a:b:{}", short.display()).parse::<KeySpec>().unwrap().keyring(None).unwrap_err();
         assert!(matches!(e, Error::InvalidKey(_)), "{e:?}");
         assert!(e.to_string().contains(&short.display().to_string()), "{e}");
 
         let pem = dir.path().join("bad.pem");
         std::fs::write(&pem, "not a pem").unwrap();
-        let e = format!("rsa:a:b:{}", pem.display())
-            .parse::<KeySpec>()
-            .unwrap()
-            .keyring(None)
-            .unwrap_err();
+        let e = format!("rsa:a:b:{}", pem.display()).parse::<KeySpec>().unwrap().keyring(None).unwrap_err();
         assert!(matches!(e, Error::InvalidKey(_)), "{e:?}");
 
-        let e = "kms:alias/x"
-            .parse::<KeySpec>()
-            .unwrap()
-            .keyring(None)
-            .unwrap_err();
+        let e = "kms:alias/x".parse::<KeySpec>().unwrap().keyring(None).unwrap_err();
         assert!(e.to_string().contains("needs an AWS KMS client"), "{e}");
-        assert!(
-            keyring_from_specs_with_client(&[], None)
-                .unwrap_err()
-                .to_string()
-                .contains("no key given")
-        );
+        assert!(keyring_from_specs_with_client(&[], None).unwrap_err().to_string().contains("no key given"));
     }
 
     #[test]
@@ -660,9 +516,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("k");
         std::fs::write(&key, [9u8; 16]).unwrap();
-        let specs = [format!("aes:acme:prod:{}", key.display())
-            .parse::<KeySpec>()
-            .unwrap()];
+        let specs = [format!("aes:acme:prod:{}", key.display()).parse::<KeySpec>().unwrap()];
         let keyring = futures_executor::block_on(keyring_from_specs(&specs, || async {
             panic!("the KMS client must not be built for AES-only specs")
         }))

@@ -1,0 +1,215 @@
+//! `s3seal proxy`: the transparent encrypting S3 endpoint (the
+//! `s3seal-proxy` library), configured by a TOML file, `S3SEAL_*`
+//! environment variables and these flags, in increasing precedence.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use s3seal::keyspec::KeySpec;
+use s3seal_proxy::config::PartialSettings;
+use s3seal_proxy::config::{PartialCache, PartialTls, PartialUpstream};
+use s3seal_proxy::{Error, Server};
+
+use crate::fail::{CliResult, Code, Failure};
+
+pub const PROXY_HELP: &str = "\
+With no upstream configured, the proxy stores objects (ciphertext only) in a local
+directory through an embedded S3 server, with a generated key and generated client
+credentials (kept in --data-dir), and prints how to use it:
+
+  s3seal proxy
+  aws --endpoint-url http://127.0.0.1:9000 s3 cp ./file s3://demo/
+
+EXAMPLES:
+  # MinIO (or any S3-compatible store) under a KMS key, settings in a file
+  s3seal proxy --config /etc/s3seal/proxy.toml
+
+  # AWS S3 itself, upstream credentials from the standard AWS chain
+  S3SEAL_CLIENT_CREDENTIALS=AKIDCLIENT:client-secret \\
+    s3seal proxy --upstream aws --region eu-west-1 --key kms:alias/s3seal --listen 0.0.0.0:9000
+
+  # TLS on the client listener, virtual-host addressing under s3.example.com
+  s3seal proxy --config proxy.toml --tls-cert cert.pem --tls-key key.pem --domain s3.example.com
+
+SECRETS (client credentials, upstream secret key) are read from the config file or the
+environment only, never from flags (other users can see a process's arguments):
+  S3SEAL_CLIENT_CREDENTIALS=AK:SK[,AK:SK...]  S3SEAL_UPSTREAM_ACCESS_KEY  S3SEAL_UPSTREAM_SECRET_KEY
+Every flag has an S3SEAL_* variable too (S3SEAL_LISTEN, S3SEAL_UPSTREAM, S3SEAL_KEYS=SPEC;SPEC, ...);
+docs/PROXY.md lists them all. Logs go to stderr, filtered by RUST_LOG (default info).
+
+Stops gracefully on SIGINT (Ctrl-C) or SIGTERM.";
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// A TOML configuration file (default: $S3SEAL_CONFIG, else none).
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The client listener [default: 127.0.0.1:9000].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// The admin listener for /metrics and /health, or off [default: 127.0.0.1:9001].
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub admin_listen: Option<String>,
+    /// TLS certificate chain (PEM) for the client listener; needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for the client listener; needs --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// A domain for virtual-host addressing by clients, BUCKET.DOMAIN (repeatable).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// The upstream S3 endpoint URL, or aws for AWS S3 itself [default: embedded].
+    #[arg(long, value_name = "URL|aws")]
+    pub upstream: Option<String>,
+    /// The upstream region [default: from the AWS configuration, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Path-style upstream addressing [default: true for a URL, false for aws].
+    #[arg(long, value_name = "BOOL")]
+    pub path_style: Option<bool>,
+    /// A key spec (repeatable; the first generates data keys) [default: embedded: a generated key file].
+    #[arg(short = 'k', long = "key", value_name = "SPEC", value_parser = parse_key_spec)]
+    pub keys: Vec<KeySpec>,
+    /// The embedded upstream's directory [default: ./s3seal-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Plaintext bytes per frame of new objects, a power of two up to 1 MiB [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    pub frame_length: Option<u32>,
+    /// Frame cipher of new objects: aes-256-gcm or chacha20-poly1305 [default: aes-256-gcm].
+    #[arg(long, value_name = "SUITE")]
+    pub suite: Option<String>,
+    /// Seconds a cached data key is used [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub cache_max_age: Option<u64>,
+    /// Objects one cached data key encrypts [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub cache_max_messages: Option<u64>,
+    /// Plaintext bytes one cached data key encrypts [default: unlimited].
+    #[arg(long, value_name = "BYTES")]
+    pub cache_max_bytes: Option<u64>,
+    /// Entries in the data-key cache [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub cache_capacity: Option<usize>,
+    /// Seconds a graceful shutdown waits for open requests [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_timeout: Option<u64>,
+    /// Print the effective settings (secrets hidden) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+fn parse_key_spec(s: &str) -> Result<KeySpec, String> {
+    s.parse().map_err(|e| match e {
+        s3seal::Error::InvalidParameter(m) | s3seal::Error::InvalidKey(m) => m,
+        other => other.to_string(),
+    })
+}
+
+impl ProxyArgs {
+    /// The settings given by flags.
+    fn to_partial(&self) -> PartialSettings {
+        let tls = PartialTls { cert: self.tls_cert.clone(), key: self.tls_key.clone() };
+        let upstream = PartialUpstream {
+            endpoint: self.upstream.clone(),
+            region: self.region.clone(),
+            path_style: self.path_style,
+            ..PartialUpstream::default()
+        };
+        let cache = PartialCache {
+            max_age_secs: self.cache_max_age,
+            max_messages: self.cache_max_messages,
+            max_bytes: self.cache_max_bytes,
+            capacity: self.cache_capacity,
+        };
+        PartialSettings {
+            listen: self.listen.clone(),
+            admin_listen: self.admin_listen.clone(),
+            domains: (!self.domains.is_empty()).then(|| self.domains.clone()),
+            tls: (tls != PartialTls::default()).then_some(tls),
+            upstream: (upstream != PartialUpstream::default()).then_some(upstream),
+            clients: None,
+            keys: (!self.keys.is_empty()).then(|| self.keys.iter().map(ToString::to_string).collect()),
+            data_dir: self.data_dir.clone(),
+            frame_length: self.frame_length,
+            suite: self.suite.clone(),
+            cache: (cache != PartialCache::default()).then_some(cache),
+            shutdown_timeout_secs: self.shutdown_timeout,
+        }
+    }
+}
+
+fn failure(e: Error) -> Failure {
+    let code = match &e {
+        Error::Config(_) | Error::ConfigFile { .. } | Error::Tls(_) | Error::Keys(_) => Code::Usage,
+        _ => Code::Io,
+    };
+    let hint = match &e {
+        Error::Config(_) | Error::ConfigFile { .. } => Some("see `s3seal proxy --help` and docs/PROXY.md"),
+        Error::Io { .. } => Some("is another process using the port? choose another with --listen / --admin-listen"),
+        _ => None,
+    };
+    let f = Failure::new(code, e);
+    match hint {
+        Some(h) => f.hint(h),
+        None => f,
+    }
+}
+
+pub async fn proxy(args: ProxyArgs) -> CliResult<()> {
+    s3seal_proxy::server::init_tracing();
+    let config =
+        args.config.clone().or_else(|| std::env::var_os("S3SEAL_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+    let file = match &config {
+        Some(path) => PartialSettings::from_file(path).map_err(failure)?,
+        None => PartialSettings::default(),
+    };
+    let env = PartialSettings::from_env().map_err(failure)?;
+    let settings = args.to_partial().over(env).over(file).resolve().map_err(failure)?;
+    if args.print_config {
+        println!("{settings:#?}");
+        return Ok(());
+    }
+    let server = Server::start(settings).await.map_err(failure)?;
+    println!("{}", server.banner());
+    server.run_until_signal().await.map_err(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_become_settings() {
+        let args = ProxyArgs {
+            config: None,
+            listen: Some("127.0.0.1:1234".into()),
+            admin_listen: Some("off".into()),
+            tls_cert: None,
+            tls_key: None,
+            domains: vec![],
+            upstream: None,
+            region: None,
+            path_style: None,
+            keys: vec!["aes:a:b:/k".parse().unwrap()],
+            data_dir: None,
+            frame_length: Some(4096),
+            suite: None,
+            cache_max_age: None,
+            cache_max_messages: Some(2),
+            cache_max_bytes: None,
+            cache_capacity: None,
+            shutdown_timeout: None,
+            print_config: false,
+        };
+        let p = args.to_partial();
+        assert!(p.upstream.is_none() && p.tls.is_none());
+        let s = p.resolve().unwrap();
+        assert_eq!(s.listen.port(), 1234);
+        assert_eq!(s.admin_listen, None);
+        assert_eq!(s.frame_length, 4096);
+        assert_eq!(s.cache.max_messages, 2);
+        assert_eq!(s.keys.len(), 1);
+    }
+}
