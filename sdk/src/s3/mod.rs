@@ -42,7 +42,7 @@ mod put;
 
 pub use body::{Body, ObjectBody};
 pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
-pub use get::{GetObject, GetObjectOutput, HeadObject, HeadObjectOutput};
+pub use get::{Conditions, GetObject, GetObjectOutput, HeadObject, HeadObjectOutput};
 pub use multipart::{CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput};
 pub use put::{ObjectHeaders, PutObject, PutObjectOutput};
 
