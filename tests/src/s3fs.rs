@@ -146,6 +146,41 @@ impl Drop for S3FsServer {
     }
 }
 
+/// A running `s3s` service on a free 127.0.0.1 port; stopped when dropped.
+#[derive(Debug)]
+pub struct ServiceServer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl ServiceServer {
+    /// Serves `service` (any `s3s` service: an S3 implementation with its
+    /// auth) on a free 127.0.0.1 port, on the current Tokio runtime.
+    pub fn start(service: S3Service) -> Result<Self> {
+        let handle = tokio::runtime::Handle::try_current().context("ServiceServer::start needs a Tokio runtime")?;
+        let std_listener =
+            StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a free port on 127.0.0.1")?;
+        std_listener.set_nonblocking(true).context("making the listener non-blocking")?;
+        let addr = std_listener.local_addr().context("reading the listener's address")?;
+        let listener = {
+            let _guard = handle.enter();
+            TcpListener::from_std(std_listener).context("registering the listener with Tokio")?
+        };
+        Ok(Self { addr, task: handle.spawn(serve(listener, service)) })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for ServiceServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Accepts connections until the task is aborted; each connection is served
 /// (HTTP/1.1 or HTTP/2) on a task of `connections`, so that aborting this
 /// task ends them all.
