@@ -58,7 +58,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Run the encrypting S3 proxy: S3 clients in, ciphertext to the upstream store.
     #[command(after_help = crate::proxy::PROXY_HELP)]
-    Proxy(crate::proxy::ProxyArgs),
+    Proxy(Box<crate::proxy::ProxyArgs>),
 }
 
 const ENCRYPT_EXAMPLES: &str = "\

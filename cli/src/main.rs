@@ -37,7 +37,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Decrypt(a) => interruptible(crypt::decrypt(a)).await,
         Command::Keygen(a) => keygen::keygen(a),
         Command::Inspect(a) => inspect::inspect(a).await,
-        Command::Proxy(a) => proxy::proxy(a).await,
+        Command::Proxy(a) => proxy::proxy(*a).await,
     }
 }
 

@@ -37,12 +37,6 @@ pub enum Error {
     /// The embedded upstream (s3s-fs) could not be started.
     #[error("cannot start the embedded upstream: {0}")]
     Embedded(String),
-    /// The encryption layer is not available in this build: the proxy
-    /// refuses to start rather than pass plaintext to the upstream.
-    #[error(
-        "the encryption layer is not available in this build; refusing to start, because without it the proxy would store plaintext upstream"
-    )]
-    LayerMissing,
 }
 
 impl Error {

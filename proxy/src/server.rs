@@ -40,6 +40,7 @@ use crate::auth::ClientAuth;
 use crate::config::{ClientCredential, DEFAULT_REGION, Settings, TlsSettings, UpstreamSettings};
 use crate::embedded::Embedded;
 use crate::error::{Error, Result};
+use crate::layer::EncryptingS3;
 use crate::metrics::Metrics;
 
 /// How long a client may take to complete the TLS handshake.
@@ -65,20 +66,11 @@ impl std::fmt::Debug for LayerParts {
     }
 }
 
-/// The encryption layer of this build.
-///
-/// The proxy must never store plaintext upstream, so there is no fallback:
-/// if the layer is not there, the server refuses to start.
-fn encryption_layer(_parts: LayerParts) -> Result<NoLayer> {
-    Err(Error::LayerMissing)
+/// The encryption layer: every authenticated client request goes through
+/// it (there is no path to the upstream around it).
+fn encryption_layer(parts: LayerParts) -> Result<EncryptingS3> {
+    Ok(EncryptingS3::new(parts.client, parts.forward, parts.metrics, parts.frame_length))
 }
-
-/// Stands for the encryption layer while it is not in the build; it can
-/// never be constructed, so it never serves a request.
-enum NoLayer {}
-
-#[async_trait::async_trait]
-impl S3 for NoLayer {}
 
 /// Where the upstream is and what was generated for an embedded one.
 #[derive(Debug)]

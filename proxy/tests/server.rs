@@ -1,0 +1,388 @@
+//! The proxy server, in process, on free 127.0.0.1 ports, over the embedded
+//! `s3s-fs` upstream in a temporary directory.
+//!
+//! Most tests exercise the server machinery (authentication, TLS, admin
+//! endpoints, settings, shutdown) with a small probe S3 implementation in
+//! place of the encryption layer, so that they show what the server does
+//! whatever the layer does; `round_trip_through_the_encryption_layer` runs
+//! the real layer. Every test stops its servers before it returns.
+
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::presigning::PresigningConfig;
+use s3s::dto::{
+    Bucket, HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput,
+};
+use s3s::{S3, S3Request, S3Response, S3Result};
+use s3seal_proxy::config::{PartialSettings, Settings};
+use s3seal_proxy::server::{LayerParts, Server};
+
+/// Answers ListBuckets with one bucket named `probe`, HeadBucket (after a
+/// second for the bucket `slow`) and HeadObject; refuses everything else.
+struct Probe;
+
+#[async_trait::async_trait]
+impl S3 for Probe {
+    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let bucket = Bucket { name: Some("probe".into()), ..Default::default() };
+        Ok(S3Response::new(ListBucketsOutput { buckets: Some(vec![bucket]), ..Default::default() }))
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        if req.input.bucket == "slow" {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    async fn head_object(&self, _req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        Ok(S3Response::new(HeadObjectOutput { content_length: Some(0), ..Default::default() }))
+    }
+}
+
+fn probe(parts: LayerParts) -> s3seal_proxy::Result<Probe> {
+    // The parts are built from the settings (keyring, cache, upstream), so
+    // building them is part of what start checks; the probe needs none.
+    drop(parts);
+    Ok(Probe)
+}
+
+/// Embedded upstream in `dir`, both listeners on free ports.
+fn settings(dir: &Path) -> Settings {
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nshutdown_timeout_secs = 5",
+        dir.display().to_string()
+    );
+    PartialSettings::from_toml_str(&toml).and_then(PartialSettings::resolve).expect("test settings")
+}
+
+/// An `aws-sdk-s3` client independent of the environment (static
+/// credentials, region, endpoint, path-style).
+fn s3_config(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+}
+
+fn client_of(server: &Server) -> aws_sdk_s3::Client {
+    let c = &server.client_credentials()[0];
+    aws_sdk_s3::Client::from_conf(s3_config(&server.endpoint(), &c.access_key, c.secret_key.expose()).build())
+}
+
+/// One HTTP/1.1 request over a plain socket; returns status and body
+/// (status 0 and the error if the exchange fails).
+fn raw_http(addr: SocketAddr, method: &str, path_and_query: &str) -> (u16, String) {
+    let exchange = || -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(s, "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+        let mut bytes = Vec::new();
+        s.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    match exchange() {
+        Ok(text) => {
+            let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+            let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+            (status, body)
+        }
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+async fn raw(addr: SocketAddr, method: &'static str, path: String) -> (u16, String) {
+    tokio::task::spawn_blocking(move || raw_http(addr, method, &path)).await.expect("join")
+}
+
+fn service_error(
+    e: &aws_sdk_s3::error::SdkError<
+        impl aws_sdk_s3::error::ProvideErrorMetadata,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+) -> (u16, String) {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    (status, e.code().unwrap_or("").to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_requests_pass_and_bad_ones_get_403() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_layer(settings(dir.path()), probe).await.unwrap();
+    let c = server.client_credentials()[0].clone();
+
+    // Signed with the generated credentials: reaches the layer.
+    let out = client_of(&server).list_buckets().send().await.expect("signed ListBuckets");
+    assert_eq!(out.buckets()[0].name(), Some("probe"));
+
+    // Unsigned.
+    let (status, body) = raw(server.local_addr(), "GET", "/".into()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+
+    // Right access key, wrong secret.
+    let wrong = aws_sdk_s3::Client::from_conf(s3_config(&server.endpoint(), &c.access_key, "not-the-secret").build());
+    let e = wrong.list_buckets().send().await.expect_err("wrong secret");
+    assert_eq!(service_error(&e), (403, "SignatureDoesNotMatch".into()));
+
+    // Unknown access key.
+    let unknown = aws_sdk_s3::Client::from_conf(s3_config(&server.endpoint(), "AKIDUNKNOWN", "x").build());
+    let e = unknown.list_buckets().send().await.expect_err("unknown key");
+    assert_eq!(service_error(&e), (403, "InvalidAccessKeyId".into()));
+
+    // Presigned: valid, then expired (signed two hours ago for one minute).
+    let client = client_of(&server);
+    let fresh = client
+        .head_object()
+        .bucket("bucket")
+        .key("k")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+    let path = fresh.uri().trim_start_matches(&server.endpoint()).to_string();
+    assert_eq!(raw(server.local_addr(), "HEAD", path).await.0, 200, "a valid presigned URL is accepted");
+    let expired = PresigningConfig::builder()
+        .start_time(SystemTime::now() - Duration::from_secs(7200))
+        .expires_in(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let old = client.get_object().bucket("bucket").key("k").presigned(expired).await.unwrap();
+    let path = old.uri().trim_start_matches(&server.endpoint()).to_string();
+    let (status, body) = raw(server.local_addr(), "GET", path).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_layer(settings(dir.path()), probe).await.unwrap();
+    let admin = server.admin_addr().expect("admin on");
+    assert_ne!(admin, server.local_addr());
+    server.metrics().request("PutObject");
+
+    let (status, body) = raw(admin, "GET", "/health".into()).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, body) = raw(admin, "GET", "/metrics".into()).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("s3seal_requests_total{operation=\"PutObject\"} 1"), "{body}");
+    assert!(body.contains("s3seal_cache_hits_total{side=\"encrypt\"} 0"), "{body}");
+    assert!(body.contains("s3seal_keyring_calls_total{side=\"decrypt\"} 0"), "{body}");
+    assert_eq!(raw(admin, "GET", "/nope".into()).await.0, 404);
+    // The admin endpoints are not on the client listener (there: S3, signed).
+    assert_eq!(raw(server.local_addr(), "GET", "/metrics".into()).await.0, 403);
+
+    server.shutdown().await.unwrap();
+    assert!(std::net::TcpStream::connect(admin).is_err(), "the admin listener is closed after shutdown");
+
+    // admin_listen = "off"
+    let mut s = settings(dir.path());
+    s.admin_listen = None;
+    let server = Server::start_with_layer(s, probe).await.unwrap();
+    assert_eq!(server.admin_addr(), None);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listener_with_a_test_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, leaf.pem()).unwrap();
+    std::fs::write(&key_path, leaf_key.serialize_pem()).unwrap();
+
+    let mut s = settings(&dir.path().join("data"));
+    s.tls = Some(s3seal_proxy::config::TlsSettings { cert: cert_path, key: key_path });
+    let server = Server::start_with_layer(s, probe).await.unwrap();
+    assert!(server.endpoint().starts_with("https://127.0.0.1:"), "{}", server.endpoint());
+
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(ca_cert.pem().into_bytes());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(tls::TlsContext::builder().with_trust_store(trust).build().unwrap())
+        .build_https();
+    let c = &server.client_credentials()[0];
+    let client = aws_sdk_s3::Client::from_conf(
+        s3_config(&server.endpoint(), &c.access_key, c.secret_key.expose()).http_client(http).build(),
+    );
+    let out = client.list_buckets().send().await.expect("ListBuckets over https");
+    assert_eq!(out.buckets()[0].name(), Some("probe"));
+
+    // A client that does not trust the CA cannot connect.
+    let untrusting = aws_sdk_s3::Client::from_conf(
+        s3_config(&server.endpoint(), &c.access_key, c.secret_key.expose())
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+                    .tls_context(
+                        tls::TlsContext::builder()
+                            .with_trust_store(tls::TrustStore::empty().with_native_roots(false))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build_https(),
+            )
+            .build(),
+    );
+    assert!(untrusting.list_buckets().send().await.is_err());
+
+    // Plain HTTP to the TLS port gets no S3 answer.
+    assert_ne!(raw(server.local_addr(), "GET", "/".into()).await.0, 403);
+
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_file_then_env_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("proxy.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:1\"\nadmin_listen = \"off\"\ndata_dir = {:?}\nframe_length = 4096\n\
+             [[clients]]\naccess_key = \"from-file\"\nsecret_key = \"file-secret\"\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let file = PartialSettings::from_file(&file).unwrap();
+    // The environment moves the listener to a free port and replaces the
+    // client credentials; the file's admin setting and frame length stay.
+    let env = PartialSettings::from_env_with(|name| match name {
+        "S3SEAL_LISTEN" => Some("127.0.0.1:0".into()),
+        "S3SEAL_CLIENT_CREDENTIALS" => Some("from-env:env-secret".into()),
+        "S3SEAL_FRAME_LENGTH" => Some(String::new()), // empty = unset
+        _ => None,
+    })
+    .unwrap();
+    let flags = PartialSettings { shutdown_timeout_secs: Some(3), ..Default::default() };
+    let s = flags.over(env).over(file).resolve().unwrap();
+    assert_eq!(s.frame_length, 4096);
+    assert_eq!(s.shutdown_timeout, Duration::from_secs(3));
+
+    let server = Server::start_with_layer(s, probe).await.unwrap();
+    assert_ne!(server.local_addr().port(), 1);
+    assert_eq!(server.admin_addr(), None);
+    assert_eq!(server.client_credentials().len(), 1);
+    assert_eq!(server.client_credentials()[0].access_key, "from-env");
+    assert!(!server.generated_client_credentials());
+    client_of(&server).list_buckets().send().await.expect("signed with the env credentials");
+    let file_creds = aws_sdk_s3::Client::from_conf(s3_config(&server.endpoint(), "from-file", "file-secret").build());
+    assert!(file_creds.list_buckets().send().await.is_err(), "the file's credentials were overridden");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_open_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_layer(settings(dir.path()), probe).await.unwrap();
+    let addr = server.local_addr();
+    let client = client_of(&server);
+    let slow = tokio::spawn(async move { client.head_bucket().bucket("slow").send().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let t0 = Instant::now();
+    server.shutdown().await.unwrap();
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
+    slow.await.unwrap().expect("the request in flight at shutdown completed");
+    assert!(std::net::TcpStream::connect(addr).is_err(), "the listener is closed after shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_key_and_credentials_are_generated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start_with_layer(settings(dir.path()), probe).await.unwrap();
+    assert!(first.generated_key() && first.generated_client_credentials());
+    let creds = first.client_credentials().to_vec();
+    let keys = first.keys().to_vec();
+    let banner = first.banner();
+    assert!(banner.contains(&first.endpoint()), "{banner}");
+    assert!(banner.contains(&creds[0].access_key) && banner.contains(creds[0].secret_key.expose()), "{banner}");
+    assert!(banner.contains("aws --endpoint-url"), "{banner}");
+    first.shutdown().await.unwrap();
+
+    let second = Server::start_with_layer(settings(dir.path()), probe).await.unwrap();
+    assert!(!second.generated_key() && !second.generated_client_credentials());
+    assert_eq!(second.client_credentials(), creds.as_slice());
+    assert_eq!(second.keys(), keys.as_slice());
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_refuses_bad_tls_files_and_taken_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.tls =
+        Some(s3seal_proxy::config::TlsSettings { cert: dir.path().join("none.pem"), key: dir.path().join("none.key") });
+    let e = Server::start_with_layer(s, probe).await.unwrap_err();
+    assert!(matches!(e, s3seal_proxy::Error::Tls(_)), "{e}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut s = settings(dir.path());
+    s.listen = taken.local_addr().unwrap();
+    let e = Server::start_with_layer(s, probe).await.unwrap_err();
+    assert!(matches!(e, s3seal_proxy::Error::Io { .. }), "{e}");
+}
+
+/// The real encryption layer: a PUT/GET round trip with `aws-sdk-s3` as
+/// the client, and what the upstream stores is not the plaintext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_through_the_encryption_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = match Server::start(settings(dir.path())).await {
+        Ok(s) => s,
+        Err(e) => panic!("the proxy does not start: {e}"),
+    };
+    let client = client_of(&server);
+    client.create_bucket().bucket("demo").send().await.expect("CreateBucket");
+    let plaintext: Vec<u8> =
+        (0..64 * 1024 + 1).map(|i: u32| b"s3seal proxy plaintext "[(i as usize) % 23] ^ (i / 23 % 7) as u8).collect();
+    client
+        .put_object()
+        .bucket("demo")
+        .key("dir/hello.txt")
+        .content_type("text/plain")
+        .body(plaintext.clone().into())
+        .send()
+        .await
+        .expect("PutObject through the proxy");
+    let got = client.get_object().bucket("demo").key("dir/hello.txt").send().await.expect("GetObject");
+    assert_eq!(got.content_length(), Some(plaintext.len() as i64));
+    let body = got.body.collect().await.expect("body").into_bytes();
+    assert!(body.as_ref() == plaintext.as_slice(), "the plaintext comes back");
+
+    // What the upstream stores: the file s3s-fs keeps for the object.
+    let stored_path = server.data_dir().expect("embedded").join("objects/demo/dir/hello.txt");
+    let stored = std::fs::read(&stored_path).expect("the object is stored upstream");
+    assert_ne!(stored.len(), plaintext.len(), "ciphertext is longer than the plaintext");
+    let stored_windows: std::collections::HashSet<&[u8]> = stored.windows(16).collect();
+    for window in plaintext.chunks(16).filter(|w| w.len() == 16) {
+        assert!(!stored_windows.contains(window), "plaintext found in what the upstream stores");
+    }
+    let (status, metrics) = raw(server.admin_addr().unwrap(), "GET", "/metrics".into()).await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("s3seal_keyring_calls_total{side=\"encrypt\"} 1"), "{metrics}");
+    server.shutdown().await.unwrap();
+}
