@@ -147,7 +147,9 @@ fn failure(e: Error) -> Failure {
     };
     let hint = match &e {
         Error::Config(_) | Error::ConfigFile { .. } => Some("see `s3seal proxy --help` and docs/PROXY.md"),
-        Error::Io { .. } => Some("is another process using the port? choose another with --listen / --admin-listen"),
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            Some("another process uses the port: choose another with --listen / --admin-listen")
+        }
         _ => None,
     };
     let f = Failure::new(code, e);

@@ -20,7 +20,7 @@ pub enum Error {
         message: String,
     },
     /// A file or socket operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,
@@ -32,7 +32,7 @@ pub enum Error {
     #[error("TLS: {0}")]
     Tls(String),
     /// The keyring could not be built from the key specs.
-    #[error("cannot use the configured keys: {0}")]
+    #[error("cannot use the configured keys")]
     Keys(#[source] s3seal::Error),
     /// The embedded upstream (s3s-fs) could not be started.
     #[error("cannot start the embedded upstream: {0}")]

@@ -682,13 +682,19 @@ async fn wait_for_signal() -> Result<()> {
     }
 }
 
+/// The log filter when `RUST_LOG` is not set. Targets match by prefix, so
+/// `s3s=off` would also silence `s3seal*`: those are named explicitly (the
+/// longer directive wins).
+pub const DEFAULT_LOG_FILTER: &str =
+    "info,s3s=off,s3seal=info,s3seal_proxy=info,aws_config=warn,aws_smithy_runtime=warn";
+
 /// Installs the log subscriber: human-readable lines with key=value fields
 /// on stderr, filtered by `RUST_LOG` (default: `info` for the proxy, the
 /// `s3s` protocol crates quiet, since their debug output contains request
 /// headers). Does nothing if a subscriber is already installed.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,s3s=off,s3s_fs=off,aws_config=warn,aws_smithy_runtime=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
