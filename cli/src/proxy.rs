@@ -26,7 +26,8 @@ EXAMPLES:
 
   # AWS S3 itself, upstream credentials from the standard AWS chain
   S3SEAL_CLIENT_CREDENTIALS=AKIDCLIENT:client-secret \\
-    s3seal proxy --upstream aws --region eu-west-1 --key kms:alias/s3seal --listen 0.0.0.0:9000
+    s3seal proxy --upstream aws --region eu-west-1 --listen 0.0.0.0:9000 \\
+    --key kms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
 
   # TLS on the client listener, virtual-host addressing under s3.example.com
   s3seal proxy --config proxy.toml --tls-cert cert.pem --tls-key key.pem --domain s3.example.com

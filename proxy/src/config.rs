@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use s3seal::cache::CacheLimits;
+use s3seal::keyring::kms::KmsArn;
 use s3seal::keyspec::KeySpec;
 use s3seal::object::ObjectSuite;
 use serde::Deserialize;
@@ -390,6 +391,20 @@ impl PartialSettings {
                     .into(),
             ));
         }
+        // The proxy reads back what it writes: a KMS keyring decrypts only
+        // under a key ARN (what KMS records), so an alias or bare key id
+        // would write objects this proxy cannot read.
+        let discovery = keys.iter().any(|k| matches!(k, KeySpec::KmsDiscovery { .. }));
+        if !discovery
+            && let Some(KeySpec::Kms { key_id }) = keys
+                .iter()
+                .find(|k| matches!(k, KeySpec::Kms { key_id } if !KmsArn::parse(key_id).is_some_and(|a| a.is_key())))
+        {
+            return Err(Error::Config(format!(
+                "key kms:{key_id}: the proxy also decrypts what it writes, and AWS KMS decryption needs the key ARN \
+                 (kms:arn:aws:kms:REGION:ACCOUNT:key/KEY_ID); give the key ARN, or add a kms-discovery key"
+            )));
+        }
         if upstream.is_some() {
             if clients.is_empty() {
                 return Err(Error::Config(
@@ -398,7 +413,7 @@ impl PartialSettings {
             }
             if keys.is_empty() {
                 return Err(Error::Config(
-                    "with an upstream endpoint, at least one key is required (keys = [\"kms:alias/NAME\"] or S3SEAL_KEYS)"
+                    "with an upstream endpoint, at least one key is required (keys = [\"kms:KEY_ARN\"] or S3SEAL_KEYS)"
                         .into(),
                 ));
             }
@@ -629,7 +644,7 @@ mod tests {
             listen = "0.0.0.0:8443"
             admin_listen = "off"
             domains = ["s3.example.com"]
-            keys = ["kms:alias/s3seal", "aes:acme:escrow:/k"]
+            keys = ["kms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "aes:acme:escrow:/k"]
             frame_length = 1048576
             suite = "chacha20-poly1305"
             shutdown_timeout_secs = 5
@@ -709,12 +724,13 @@ mod tests {
     fn refusals() {
         let bad = |toml: &str| PartialSettings::from_toml_str(toml).and_then(PartialSettings::resolve).unwrap_err();
         assert!(
-            bad("keys = [\"kms:alias/a\"]\n[upstream]\nendpoint = \"http://a:1\"")
+            bad("keys = [\"aes:a:b:/k\"]\n[upstream]\nendpoint = \"http://a:1\"")
                 .to_string()
                 .contains("client credentials")
         );
         assert!(bad("keys = [\"nope:x\"]").to_string().contains("unknown key type"));
         assert!(bad("keys = [\"kms-discovery\"]").to_string().contains("only decrypt"));
+        assert!(bad("keys = [\"kms:alias/x\"]").to_string().contains("key ARN"));
         assert!(bad("frame_length = 10").to_string().contains("power of two"));
         assert!(bad("frame_length = 2097152").to_string().contains("power of two"));
         assert!(bad("[tls]\ncert = \"/c\"").to_string().contains("both"));
@@ -742,7 +758,7 @@ mod tests {
     #[test]
     fn aws_endpoint_is_virtual_host() {
         let s = PartialSettings::from_toml_str(
-            "keys=[\"kms:alias/a\"]\n[upstream]\nendpoint=\"aws\"\n[[clients]]\naccess_key=\"a\"\nsecret_key=\"b\"",
+            "keys=[\"kms:alias/a\", \"kms-discovery\"]\n[upstream]\nendpoint=\"aws\"\n[[clients]]\naccess_key=\"a\"\nsecret_key=\"b\"",
         )
         .unwrap()
         .resolve()
