@@ -171,10 +171,7 @@ impl Server {
             let mut b = S3ServiceBuilder::new(s3);
             b.set_auth(ClientAuth::new(&prepared.clients));
             if !settings.domains.is_empty() {
-                let domains: Vec<&str> = settings.domains.iter().map(String::as_str).collect();
-                let host = s3s::host::MultiDomain::new(&domains)
-                    .map_err(|e| Error::Config(format!("domains {:?}: {e}", settings.domains)))?;
-                b.set_host(host);
+                b.set_host(crate::host::DomainHost::new(&settings.domains));
             }
             b.build()
         };
@@ -494,8 +491,8 @@ async fn kms_client(fallback_region: Option<String>) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(builder.build())
 }
 
-/// The TLS acceptor of the client listener (rustls with aws-lc-rs; HTTP/2
-/// and HTTP/1.1 by ALPN).
+/// The TLS acceptor of the client listener (rustls with aws-lc-rs; ALPN
+/// `http/1.1`).
 fn tls_acceptor(t: &TlsSettings) -> Result<TlsAcceptor> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -514,7 +511,9 @@ fn tls_acceptor(t: &TlsSettings) -> Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| Error::Tls(format!("{} and {}: {e}", t.cert.display(), t.key.display())))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only, like S3 itself: S3 clients are written and tested
+    // against HTTP/1.1 (plain-text listeners still accept h2c).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -536,7 +535,14 @@ impl hyper::service::Service<http::Request<Incoming>> for Logged {
         let inner = self.inner.clone();
         Box::pin(async move {
             let t0 = Instant::now();
-            let result = hyper::service::Service::call(&inner, req).await;
+            let mut result = hyper::service::Service::call(&inner, req).await;
+            // A HEAD response has no body (error responses from s3s carry
+            // their XML; HTTP/2 would treat that as a protocol error).
+            if method == http::Method::HEAD
+                && let Ok(resp) = &mut result
+            {
+                *resp.body_mut() = s3s::Body::empty();
+            }
             let ms = t0.elapsed().as_secs_f64() * 1000.0;
             match &result {
                 Ok(resp) if resp.status().is_server_error() => {

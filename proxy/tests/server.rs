@@ -21,8 +21,9 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use s3seal_proxy::config::{PartialSettings, Settings};
 use s3seal_proxy::server::{LayerParts, Server};
 
-/// Answers ListBuckets with one bucket named `probe`, HeadBucket (after a
-/// second for the bucket `slow`) and HeadObject; refuses everything else.
+/// Answers ListBuckets with one bucket named `probe`, HeadBucket for the
+/// buckets `probe`, `vhost-bucket` and `slow` (after a second) and
+/// HeadObject; refuses everything else.
 struct Probe;
 
 #[async_trait::async_trait]
@@ -33,8 +34,10 @@ impl S3 for Probe {
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        if req.input.bucket == "slow" {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        match req.input.bucket.as_str() {
+            "slow" => tokio::time::sleep(Duration::from_secs(1)).await,
+            "probe" | "vhost-bucket" => {}
+            _ => return Err(s3s::s3_error!(NoSuchBucket)),
         }
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
@@ -192,31 +195,80 @@ async fn admin_health_and_metrics() {
     server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_listener_with_a_test_ca() {
+/// A test CA and a leaf certificate for `names` signed by it, written to
+/// `dir`; returns the CA certificate (PEM) and the leaf's cert and key paths.
+fn test_ca(dir: &Path, names: &[&str]) -> (String, std::path::PathBuf, std::path::PathBuf) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let dir = tempfile::tempdir().unwrap();
-
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::from_params(&ca_params, &ca_key);
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf_params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let leaf_params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
     std::fs::write(&cert_path, leaf.pem()).unwrap();
     std::fs::write(&key_path, leaf_key.serialize_pem()).unwrap();
+    (ca_cert.pem(), cert_path, key_path)
+}
 
+/// Resolves every name to 127.0.0.1 (for virtual-host names).
+#[derive(Debug, Clone)]
+struct Loopback;
+
+impl aws_smithy_runtime_api::client::dns::ResolveDns for Loopback {
+    fn resolve_dns<'a>(&'a self, _name: &'a str) -> aws_smithy_runtime_api::client::dns::DnsFuture<'a> {
+        aws_smithy_runtime_api::client::dns::DnsFuture::ready(Ok(vec![std::net::IpAddr::from([127, 0, 0, 1])]))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_host_addressing_with_a_domain() {
+    use aws_smithy_http_client::tls;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, cert, key) = test_ca(dir.path(), &["s3.test", "*.s3.test"]);
+    let mut s = settings(&dir.path().join("data"));
+    s.domains = vec!["s3.test".into()];
+    s.tls = Some(s3seal_proxy::config::TlsSettings { cert, key });
+    let server = Server::start_with_layer(s, probe).await.unwrap();
+    let c = server.client_credentials()[0].clone();
+    let client = |path_style: bool| {
+        let trust = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(ca_pem.clone().into_bytes());
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(tls::TlsContext::builder().with_trust_store(trust).build().unwrap())
+            .build_with_resolver(Loopback);
+        let endpoint = format!("https://s3.test:{}", server.local_addr().port());
+        aws_sdk_s3::Client::from_conf(
+            s3_config(&endpoint, &c.access_key, c.secret_key.expose())
+                .force_path_style(path_style)
+                .http_client(http)
+                .build(),
+        )
+    };
+    // https://vhost-bucket.s3.test:PORT/ : the bucket comes from the Host.
+    client(false).head_bucket().bucket("vhost-bucket").send().await.expect("virtual-host HeadBucket");
+    let e = client(false).head_bucket().bucket("other-bucket").send().await.expect_err("unknown bucket");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(404));
+    // https://s3.test:PORT/vhost-bucket : path-style still works.
+    client(true).head_bucket().bucket("vhost-bucket").send().await.expect("path-style HeadBucket");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listener_with_a_test_ca() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let (ca_pem, cert_path, key_path) = test_ca(dir.path(), &["localhost", "127.0.0.1"]);
     let mut s = settings(&dir.path().join("data"));
     s.tls = Some(s3seal_proxy::config::TlsSettings { cert: cert_path, key: key_path });
     let server = Server::start_with_layer(s, probe).await.unwrap();
     assert!(server.endpoint().starts_with("https://127.0.0.1:"), "{}", server.endpoint());
 
     use aws_smithy_http_client::tls;
-    let trust = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(ca_cert.pem().into_bytes());
+    let trust = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(ca_pem.into_bytes());
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
         .tls_context(tls::TlsContext::builder().with_trust_store(trust).build().unwrap())
