@@ -26,9 +26,11 @@
 //! runs (steadier when other work shares the CPU).
 //!
 //! Run: `cargo bench -p s3seal --bench objects` (set `S3SEAL_BENCH_MIB` to
-//! change the payload size, `S3SEAL_BENCH_RUNS` the repetitions, and
-//! `S3SEAL_BENCH_FILTER` to a substring of a row's "backend suite", e.g.
-//! `rustcrypto ChaCha20`, to run only matching rows).
+//! change the payload size, `S3SEAL_BENCH_RUNS` the repetitions,
+//! `S3SEAL_BENCH_CHUNK_KIB` the size of the pieces fed to the object
+//! encryptor and decryptor, and `S3SEAL_BENCH_FILTER` to a substring of a
+//! row's "backend suite", e.g. `rustcrypto ChaCha20`, to run only matching
+//! rows).
 
 use std::time::Instant;
 
@@ -42,8 +44,9 @@ use s3seal::{Backend, EncryptionContext};
 
 /// Plaintext bytes per frame (the client's default).
 const FRAME: usize = 64 * 1024;
-/// Bytes fed per call, as the streaming upload and download read them.
-const CHUNK: usize = 256 * 1024;
+/// Bytes fed per call by default, as the streaming upload and download
+/// read them (`S3SEAL_BENCH_CHUNK_KIB` changes it).
+const CHUNK_KIB: usize = 256;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -113,7 +116,7 @@ struct Row {
     dec: Compared,
 }
 
-fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize) -> Row {
+fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize, chunk_len: usize) -> Row {
     let size = payload.len();
 
     // Baseline: the raw AEAD of the suite over the payload in 64 KiB pieces.
@@ -155,7 +158,7 @@ fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize) -> R
     // The whole ciphertext once, for decryption, and a round-trip check.
     let mut ct = Vec::with_capacity(c_len as usize);
     let mut enc = encryptor();
-    for chunk in payload.chunks(CHUNK) {
+    for chunk in payload.chunks(chunk_len) {
         enc.update(chunk, &mut ct).expect("update");
     }
     enc.finish(&mut ct).expect("finish");
@@ -163,14 +166,14 @@ fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize) -> R
     assert_eq!(plaintext_len(c_len, f).expect("length"), size as u64);
     let mut check = Vec::with_capacity(size);
     let mut dec = decryptor();
-    for chunk in ct.chunks(CHUNK) {
+    for chunk in ct.chunks(chunk_len) {
         dec.update(chunk, &mut check).expect("decrypt");
     }
     dec.finish().expect("finish");
     assert!(check == payload, "round trip");
     drop(check);
 
-    let mut out = Vec::with_capacity(CHUNK + 4 * (FRAME + TAG_LEN));
+    let mut out = Vec::with_capacity(chunk_len + 4 * (FRAME + TAG_LEN));
     let mut sent = 0u64;
     let enc = compare(
         runs,
@@ -182,7 +185,7 @@ fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize) -> R
         },
         || {
             let mut enc = encryptor();
-            for chunk in payload.chunks(CHUNK) {
+            for chunk in payload.chunks(chunk_len) {
                 enc.update(chunk, &mut out).expect("update");
                 sent += out.len() as u64; // "sent": drained, the buffer reused
                 out.clear();
@@ -205,7 +208,7 @@ fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize) -> R
         },
         || {
             let mut dec = decryptor();
-            for chunk in ct.chunks(CHUNK) {
+            for chunk in ct.chunks(chunk_len) {
                 dec.update(chunk, &mut out).expect("decrypt");
                 received += out.len(); // "read": drained, the buffer reused
                 out.clear();
@@ -221,10 +224,11 @@ fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize) -> R
 fn main() {
     let mib = env_usize("S3SEAL_BENCH_MIB", 256);
     let runs = env_usize("S3SEAL_BENCH_RUNS", 11);
+    let chunk_kib = env_usize("S3SEAL_BENCH_CHUNK_KIB", CHUNK_KIB).max(1);
     let filter = std::env::var("S3SEAL_BENCH_FILTER").unwrap_or_default();
     let size = mib * 1024 * 1024;
     let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
-    println!("payload {mib} MiB, frame 64 KiB, chunks of 256 KiB, {runs} alternating runs, one thread");
+    println!("payload {mib} MiB, frame 64 KiB, chunks of {chunk_kib} KiB, {runs} alternating runs, one thread");
     println!("GB/s: medians; ratio: median of per-run object/raw; best: best object / best raw");
     println!(
         "{:<11} {:<11} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
@@ -235,7 +239,7 @@ fn main() {
             if !format!("{backend} {}", suite_name(suite)).contains(&filter) {
                 continue;
             }
-            let Row { enc, dec } = bench(backend, suite, &payload, runs);
+            let Row { enc, dec } = bench(backend, suite, &payload, runs, chunk_kib * 1024);
             println!(
                 "{:<11} {:<11} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
                 backend.to_string(),
