@@ -69,6 +69,9 @@ pub struct ProxyArgs {
     /// Path-style upstream addressing [default: true for a URL, false for aws].
     #[arg(long, value_name = "BOOL")]
     pub path_style: Option<bool>,
+    /// Extra CA certificates (PEM) trusted for an https upstream.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca_bundle: Option<PathBuf>,
     /// A key spec (repeatable; the first generates data keys) [default: embedded: a generated key file].
     #[arg(short = 'k', long = "key", value_name = "SPEC", value_parser = parse_key_spec)]
     pub keys: Vec<KeySpec>,
@@ -116,6 +119,7 @@ impl ProxyArgs {
             endpoint: self.upstream.clone(),
             region: self.region.clone(),
             path_style: self.path_style,
+            ca_bundle: self.upstream_ca_bundle.clone(),
             ..PartialUpstream::default()
         };
         let cache = PartialCache {
@@ -195,6 +199,7 @@ mod tests {
             upstream: None,
             region: None,
             path_style: None,
+            upstream_ca_bundle: None,
             keys: vec!["aes:a:b:/k".parse().unwrap()],
             data_dir: None,
             frame_length: Some(4096),

@@ -125,6 +125,9 @@ pub struct PartialUpstream {
     pub secret_key: Option<Secret>,
     /// A session token for temporary credentials.
     pub session_token: Option<Secret>,
+    /// Extra CA certificates (PEM) trusted for an `https://` upstream, in
+    /// addition to the system's roots (a private CA, a self-signed MinIO).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// Limits of the data-key cache, as given by one source.
@@ -196,6 +199,7 @@ impl PartialUpstream {
             endpoint: pick(self.endpoint, lower.endpoint),
             region: pick(self.region, lower.region),
             path_style: pick(self.path_style, lower.path_style),
+            ca_bundle: pick(self.ca_bundle, lower.ca_bundle),
             access_key,
             secret_key,
             session_token,
@@ -299,6 +303,7 @@ impl PartialSettings {
             access_key: var(l, "S3SEAL_UPSTREAM_ACCESS_KEY"),
             secret_key: var(l, "S3SEAL_UPSTREAM_SECRET_KEY").map(Secret::new),
             session_token: var(l, "S3SEAL_UPSTREAM_SESSION_TOKEN").map(Secret::new),
+            ca_bundle: var(l, "S3SEAL_UPSTREAM_CA_BUNDLE").map(PathBuf::from),
         };
         let cache = PartialCache {
             max_age_secs: parse_var(l, "S3SEAL_CACHE_MAX_AGE_SECS")?,
@@ -513,6 +518,7 @@ fn resolve_upstream(endpoint: String, u: PartialUpstream) -> Result<UpstreamSett
         path_style: u.path_style.unwrap_or(endpoint.is_some()),
         endpoint,
         region: u.region.filter(|r| !r.is_empty()),
+        ca_bundle: u.ca_bundle,
         credentials,
     })
 }
@@ -573,6 +579,8 @@ pub struct UpstreamSettings {
     pub region: Option<String>,
     /// Path-style addressing.
     pub path_style: bool,
+    /// Extra CA certificates (PEM) trusted for the upstream.
+    pub ca_bundle: Option<PathBuf>,
     /// Given credentials; `None` for the standard AWS credential chain.
     pub credentials: Option<StaticCredentials>,
 }

@@ -43,6 +43,8 @@ use crate::error::{Error, Result};
 use crate::layer::EncryptingS3;
 use crate::metrics::Metrics;
 
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -437,7 +439,7 @@ async fn prepare(settings: &Settings) -> Result<Prepared> {
                 return Err(Error::Config("with an upstream endpoint, at least one key is required".into()));
             }
             Ok(Prepared {
-                s3: upstream_client(u).await,
+                s3: upstream_client(u).await?,
                 upstream: u.endpoint.clone().unwrap_or_else(|| "AWS S3".into()),
                 embedded: None,
                 clients: settings.clients.clone(),
@@ -452,7 +454,7 @@ async fn prepare(settings: &Settings) -> Result<Prepared> {
 /// The upstream `aws-sdk-s3` client: the standard AWS configuration chain,
 /// with the settings' endpoint, region, addressing and credentials on top.
 /// Every request it sends is signed with the upstream credentials.
-async fn upstream_client(u: &UpstreamSettings) -> aws_sdk_s3::Client {
+async fn upstream_client(u: &UpstreamSettings) -> Result<aws_sdk_s3::Client> {
     use aws_sdk_s3::config::{Credentials, Region};
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(region) = &u.region {
@@ -475,7 +477,20 @@ async fn upstream_client(u: &UpstreamSettings) -> aws_sdk_s3::Client {
     if sdk.region().is_none() {
         b = b.region(Region::new(DEFAULT_REGION));
     }
-    aws_sdk_s3::Client::from_conf(b.build())
+    if let Some(path) = &u.ca_bundle {
+        use aws_smithy_http_client::tls;
+        let pem = std::fs::read(path).map_err(|e| Error::Tls(format!("upstream CA bundle {}: {e}", path.display())))?;
+        let context = tls::TlsContext::builder()
+            .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem))
+            .build()
+            .map_err(|e| Error::Tls(format!("upstream CA bundle {}: {e}", path.display())))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https();
+        b = b.http_client(http);
+    }
+    Ok(aws_sdk_s3::Client::from_conf(b.build()))
 }
 
 /// A KMS client from the standard AWS chain (as the CLI's); the region of a
@@ -601,7 +616,9 @@ async fn serve_clients(
     mut stop: watch::Receiver<bool>,
     timeout: Duration,
 ) {
-    let http = ConnBuilder::new(TokioExecutor::new());
+    let mut http = ConnBuilder::new(TokioExecutor::new());
+    // Slow clients may not hold a connection open without sending headers.
+    http.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
