@@ -350,11 +350,20 @@ impl Server {
         out
     }
 
-    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down gracefully.
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down gracefully;
+    /// a second signal during the drain stops at once.
     pub async fn run_until_signal(self) -> Result<()> {
         wait_for_signal().await?;
-        tracing::info!("signal received: shutting down");
-        self.shutdown().await
+        tracing::info!("signal received: shutting down (a second signal stops at once)");
+        tokio::select! {
+            r = self.shutdown() => r,
+            r = wait_for_signal() => {
+                // Dropping the shutdown future drops the server, which
+                // aborts every listener and connection.
+                tracing::warn!("second signal: stopping now, closing open connections");
+                r
+            }
+        }
     }
 
     /// Shuts down gracefully: stops accepting connections, lets open
