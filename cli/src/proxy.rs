@@ -178,9 +178,12 @@ pub async fn proxy(args: ProxyArgs) -> CliResult<()> {
         println!("{settings:#?}");
         return Ok(());
     }
+    // Handlers first, so that a signal sent as soon as the banner shows is
+    // a graceful shutdown, not the default (immediate) exit.
+    let signals = s3seal_proxy::server::Signals::install().map_err(failure)?;
     let server = Server::start(settings).await.map_err(failure)?;
     println!("{}", server.banner());
-    server.run_until_signal().await.map_err(failure)
+    server.run_until(signals).await.map_err(failure)
 }
 
 #[cfg(test)]

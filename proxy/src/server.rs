@@ -82,6 +82,7 @@ struct Prepared {
     embedded: Option<Embedded>,
     clients: Vec<ClientCredential>,
     generated_clients: bool,
+    stored_clients: bool,
     keys: Vec<KeySpec>,
     generated_key: bool,
 }
@@ -97,6 +98,7 @@ pub struct Server {
     upstream: String,
     clients: Vec<ClientCredential>,
     generated_clients: bool,
+    stored_clients: bool,
     keys: Vec<KeySpec>,
     generated_key: bool,
     data_dir: Option<PathBuf>,
@@ -209,6 +211,7 @@ impl Server {
             upstream: prepared.upstream,
             clients: prepared.clients,
             generated_clients: prepared.generated_clients,
+            stored_clients: prepared.stored_clients,
             keys: prepared.keys,
             generated_key: prepared.generated_key,
             data_dir,
@@ -324,7 +327,9 @@ impl Server {
             }
         }
         let first = self.clients.first();
-        if let (Some(c), Some(dir)) = (first.filter(|_| self.data_dir.is_some()), &self.data_dir) {
+        // Only credentials the proxy generated (and keeps in its data
+        // directory) are shown with their secret: configured ones never are.
+        if let (Some(c), Some(dir)) = (first.filter(|_| self.stored_clients), &self.data_dir) {
             let stored = dir.join(crate::embedded::CREDENTIALS_FILE);
             let note = if self.generated_clients { "generated now" } else { "stored" };
             let _ = writeln!(out, "  clients:   {} ({note} in {})", c.access_key, stored.display());
@@ -346,22 +351,37 @@ impl Server {
             let _ = writeln!(out, "  clients:   {} (secret keys as configured)", ids.join(", "));
             let _ = writeln!(out);
             let _ = writeln!(out, "Example: aws --endpoint-url {endpoint} s3 ls");
+            if let Some(dir) = &self.data_dir {
+                let _ = writeln!(
+                    out,
+                    "Objects are stored encrypted under {}.",
+                    dir.join(crate::embedded::OBJECTS_DIR).display()
+                );
+            }
         }
         out
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down gracefully;
-    /// a second signal during the drain stops at once.
+    /// a second signal during the drain stops at once. The signal handlers
+    /// are installed now: to catch signals sent while starting, install
+    /// them first with [`Signals::install`] and call [`Server::run_until`].
     pub async fn run_until_signal(self) -> Result<()> {
-        wait_for_signal().await?;
+        let signals = Signals::install()?;
+        self.run_until(signals).await
+    }
+
+    /// Like [`Server::run_until_signal`], with handlers installed earlier.
+    pub async fn run_until(self, mut signals: Signals) -> Result<()> {
+        signals.recv().await;
         tracing::info!("signal received: shutting down (a second signal stops at once)");
         tokio::select! {
             r = self.shutdown() => r,
-            r = wait_for_signal() => {
+            () = signals.recv() => {
                 // Dropping the shutdown future drops the server, which
                 // aborts every listener and connection.
                 tracing::warn!("second signal: stopping now, closing open connections");
-                r
+                Ok(())
             }
         }
     }
@@ -425,7 +445,8 @@ async fn prepare(settings: &Settings) -> Result<Prepared> {
             } else {
                 (settings.keys.clone(), false)
             };
-            let (clients, generated_clients) = if settings.clients.is_empty() {
+            let stored_clients = settings.clients.is_empty();
+            let (clients, generated_clients) = if stored_clients {
                 crate::embedded::ensure_client_credentials(&settings.data_dir)?
             } else {
                 (settings.clients.clone(), false)
@@ -436,6 +457,7 @@ async fn prepare(settings: &Settings) -> Result<Prepared> {
                 embedded: Some(embedded),
                 clients,
                 generated_clients,
+                stored_clients,
                 keys,
                 generated_key,
             })
@@ -453,6 +475,7 @@ async fn prepare(settings: &Settings) -> Result<Prepared> {
                 embedded: None,
                 clients: settings.clients.clone(),
                 generated_clients: false,
+                stored_clients: false,
                 keys: settings.keys.clone(),
                 generated_key: false,
             })
@@ -697,20 +720,47 @@ async fn serve_admin(listener: TcpListener, admin: Admin, mut stop: watch::Recei
     connections.shutdown().await;
 }
 
-/// Waits for SIGINT or SIGTERM (SIGINT only where there is no SIGTERM).
-async fn wait_for_signal() -> Result<()> {
+/// SIGINT and SIGTERM handlers (Ctrl-C only where there is no SIGTERM).
+/// Once installed, these signals no longer end the process: they are
+/// delivered to [`Signals::recv`].
+#[derive(Debug)]
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch SIGTERM", e))?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(|e| Error::io("cannot watch SIGINT", e)),
-            _ = term.recv() => Ok(()),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers. Must be called inside a Tokio runtime.
+    pub fn install() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch SIGINT", e))?,
+                terminate: signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch SIGTERM", e))?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.map_err(|e| Error::io("cannot watch Ctrl-C", e))
+
+    /// Waits for the next SIGINT or SIGTERM.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
