@@ -1,4 +1,5 @@
 //! Shared helpers for end-to-end tests.
+pub mod clients;
 pub mod kms_count;
 pub mod moto;
 pub mod python;
