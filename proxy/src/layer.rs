@@ -283,6 +283,14 @@ fn length(content_length: Option<i64>) -> S3Result<Option<u64>> {
         .transpose()
 }
 
+/// `Content-Encoding` without the `aws-chunked` token, which describes the
+/// client's transfer framing (already decoded here), not the object.
+fn content_encoding(v: Option<String>) -> Option<String> {
+    let kept: Vec<&str> =
+        v.as_deref()?.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
+}
+
 fn user_metadata(m: Option<Metadata>) -> std::collections::HashMap<String, String> {
     m.map(|m| m.into_iter().collect()).unwrap_or_default()
 }
@@ -634,7 +642,7 @@ impl EncryptingS3 {
             content_type: input.content_type,
             cache_control: input.cache_control,
             content_disposition: input.content_disposition,
-            content_encoding: input.content_encoding,
+            content_encoding: content_encoding(input.content_encoding),
             content_language: input.content_language,
             metadata: user_metadata(input.metadata),
         };
@@ -756,7 +764,7 @@ impl EncryptingS3 {
             content_type: input.content_type,
             cache_control: input.cache_control,
             content_disposition: input.content_disposition,
-            content_encoding: input.content_encoding,
+            content_encoding: content_encoding(input.content_encoding),
             content_language: input.content_language,
             metadata: user_metadata(input.metadata),
         };
@@ -891,7 +899,7 @@ impl EncryptingS3 {
                 content_type: input.content_type,
                 cache_control: input.cache_control,
                 content_disposition: input.content_disposition,
-                content_encoding: input.content_encoding,
+                content_encoding: content_encoding(input.content_encoding),
                 content_language: input.content_language,
                 metadata: user_metadata(input.metadata),
             });
@@ -926,5 +934,8 @@ mod tests {
             Some("96e024ba2074fe77e8e965ba43a704be-2".to_string())
         );
         assert_eq!(multipart_etag(&["zz".into()]), None);
+        assert_eq!(content_encoding(Some("aws-chunked".into())), None);
+        assert_eq!(content_encoding(Some("gzip,aws-chunked".into())), Some("gzip".into()));
+        assert_eq!(content_encoding(Some("gzip".into())), Some("gzip".into()));
     }
 }
