@@ -25,7 +25,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(Failure::io("cannot start the async runtime", e)),
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A blocking read of stdin may still be waiting for input that never
+    // comes (after a failure or Ctrl-C): do not wait for it.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => report(f),
     }
