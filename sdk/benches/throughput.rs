@@ -4,8 +4,10 @@
 //! 64 KiB buffers, out of place into a reused buffer (the baseline), then encryption and decryption of a 256 MiB payload as
 //! an ESDK message (suite 0x0478, 64 KiB frames), both from a slice into a
 //! reused buffer and streamed through the `std::io` adapters. Each figure
-//! is the median of several runs, single-threaded; ratios are message
-//! throughput over raw AEAD throughput of the same direction.
+//! is the median of several runs, single-threaded. Each run measures every
+//! variant once (so load on a shared machine hits them alike); a ratio is
+//! the median over runs of message throughput over raw AEAD throughput of
+//! the same direction in the same run.
 //!
 //! Run: `cargo bench -p s3seal --bench throughput` (set `S3SEAL_BENCH_MIB`
 //! to change the payload size, `S3SEAL_BENCH_RUNS` the repetitions).
@@ -31,17 +33,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Runs `f` `runs` times over `bytes` bytes and returns the median GB/s.
-fn measure(runs: usize, bytes: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm up
-    let v = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            bytes as f64 / t.elapsed().as_secs_f64() / 1e9
-        })
-        .collect();
-    median(v)
+/// Runs `f` once over `bytes` bytes and returns GB/s.
+fn gbps(bytes: usize, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    bytes as f64 / t.elapsed().as_secs_f64() / 1e9
 }
 
 fn main() {
@@ -55,10 +51,8 @@ fn main() {
         "backend", "raw seal", "raw open", "msg enc", "msg dec", "enc/raw", "dec/raw", "stream enc", "stream dec", "enc/raw", "dec/raw"
     );
     let keyring = Arc::new(RawAesKeyring::new("bench", "key", &[7u8; 32]).expect("key"));
+    let none = EncryptionContext::new();
     for backend in Backend::ALL {
-        // Baseline: the raw AEAD over the payload in 64 KiB buffers, out of
-        // place into a reused buffer (the least work any encryptor of this
-        // payload must do).
         let key = AeadKey::new(backend, AeadAlgorithm::Aes256Gcm, &[1u8; 32]).expect("key");
         let nonce = |i: usize| {
             let mut n = [0u8; 12];
@@ -66,67 +60,74 @@ fn main() {
             n
         };
         let mut unit = vec![0u8; FRAME + 16];
-        let raw_seal = measure(runs, size, || {
-            for (i, chunk) in payload.chunks(FRAME).enumerate() {
-                key.seal_to(&nonce(i), b"aad", chunk, &mut unit[..chunk.len() + 16]).expect("seal");
-            }
-        });
         let mut sealed = Vec::with_capacity(size + size / FRAME * 16 + 16);
         for (i, chunk) in payload.chunks(FRAME).enumerate() {
             key.seal_append(&nonce(i), b"aad", chunk, &mut sealed).expect("seal");
         }
-        let raw_open = measure(runs, size, || {
-            for (i, c) in sealed.chunks(FRAME + 16).enumerate() {
-                key.open_to(&nonce(i), b"aad", c, &mut unit[..c.len() - 16], "bench").expect("open");
-            }
-        });
-        drop(sealed);
-
         let client = Client::builder(keyring.clone()).backend(backend).build();
         let opts = EncryptOptions::default();
         let mut ct = Vec::with_capacity(size + size / FRAME * 40 + 4096);
-        let msg_enc = measure(runs, size, || {
-            ct.clear();
-            let mut enc = futures_executor::block_on(client.encryptor(&opts)).expect("encryptor");
-            enc.update(&payload, &mut ct).expect("update");
-            enc.finish(&mut ct).expect("finish");
-        });
-        let none = EncryptionContext::new();
         let mut pt = Vec::with_capacity(size);
-        let msg_dec = measure(runs, size, || {
-            pt.clear();
-            let (h, used) = Header::parse(&ct, ParseLimits { max_encrypted_data_keys: None }).expect("parse").expect("header");
-            let mut dec = futures_executor::block_on(client.body_decryptor(&h, &none)).expect("materials");
-            dec.update(&ct[used..], &mut pt).expect("decrypt");
-            dec.finish().expect("finish");
-        });
-        assert_eq!(pt, payload, "round trip");
-
-        let stream_enc = measure(runs, size, || {
-            let mut w = EncryptingWriter::new(&client, std::io::sink(), &opts).expect("writer");
-            for chunk in payload.chunks(FRAME) {
-                w.write_all(chunk).expect("write");
-            }
-            w.finish().expect("finish");
-        });
         let mut sink = vec![0u8; FRAME];
-        let stream_dec = measure(runs, size, || {
-            let mut r = DecryptingReader::new(&client, &ct[..], &none).expect("reader");
-            while r.read(&mut sink).expect("read") > 0 {}
-        });
+        // Each run measures every variant once, so that the machine's load
+        // hits them alike; ratios are taken per run, then the median.
+        let mut rows: Vec<[f64; 6]> = Vec::new();
+        for run in 0..=runs {
+            let raw_seal = gbps(size, || {
+                for (i, chunk) in payload.chunks(FRAME).enumerate() {
+                    key.seal_to(&nonce(i), b"aad", chunk, &mut unit[..chunk.len() + 16]).expect("seal");
+                }
+            });
+            let raw_open = gbps(size, || {
+                for (i, c) in sealed.chunks(FRAME + 16).enumerate() {
+                    key.open_to(&nonce(i), b"aad", c, &mut unit[..c.len() - 16], "bench").expect("open");
+                }
+            });
+            let msg_enc = gbps(size, || {
+                ct.clear();
+                let mut enc = futures_executor::block_on(client.encryptor(&opts)).expect("encryptor");
+                enc.update(&payload, &mut ct).expect("update");
+                enc.finish(&mut ct).expect("finish");
+            });
+            let msg_dec = gbps(size, || {
+                pt.clear();
+                let (h, used) =
+                    Header::parse(&ct, ParseLimits { max_encrypted_data_keys: None }).expect("parse").expect("header");
+                let mut dec = futures_executor::block_on(client.body_decryptor(&h, &none)).expect("materials");
+                dec.update(&ct[used..], &mut pt).expect("decrypt");
+                dec.finish().expect("finish");
+            });
+            assert!(pt == payload, "round trip");
+            let stream_enc = gbps(size, || {
+                let mut w = EncryptingWriter::new(&client, std::io::sink(), &opts).expect("writer");
+                for chunk in payload.chunks(FRAME) {
+                    w.write_all(chunk).expect("write");
+                }
+                w.finish().expect("finish");
+            });
+            let stream_dec = gbps(size, || {
+                let mut r = DecryptingReader::new(&client, &ct[..], &none).expect("reader");
+                while r.read(&mut sink).expect("read") > 0 {}
+            });
+            if run > 0 {
+                rows.push([raw_seal, raw_open, msg_enc, msg_dec, stream_enc, stream_dec]);
+            }
+        }
+        let col = |i: usize| median(rows.iter().map(|r| r[i]).collect());
+        let ratio = |num: usize, den: usize| median(rows.iter().map(|r| r[num] / r[den]).collect());
         println!(
             "{:<11} {:>7.2}GB/s {:>7.2}GB/s {:>8.2}GB/s {:>8.2}GB/s {:>7.2} {:>7.2} {:>8.2}GB/s {:>8.2}GB/s {:>7.2} {:>7.2}",
             backend.to_string(),
-            raw_seal,
-            raw_open,
-            msg_enc,
-            msg_dec,
-            msg_enc / raw_seal,
-            msg_dec / raw_open,
-            stream_enc,
-            stream_dec,
-            stream_enc / raw_seal,
-            stream_dec / raw_open
+            col(0),
+            col(1),
+            col(2),
+            col(3),
+            ratio(2, 0),
+            ratio(3, 1),
+            col(4),
+            col(5),
+            ratio(4, 0),
+            ratio(5, 1)
         );
     }
 }
