@@ -85,9 +85,9 @@ async fn round_trips_sizes_and_ranges() {
             let head = c.head_object().bucket("bkt-one").key(&key).send().await.unwrap();
             assert_eq!(head.content_length, n as u64);
             assert_eq!(head.stored_length, s3seal::object::ciphertext_len(n as u64, F as u64));
-            assert_eq!(head.metadata.get("owner").map(String::as_str), Some("tests"));
-            assert!(!head.metadata.contains_key("s3seal-envelope"), "our metadata is hidden");
-            assert_eq!(head.content_type.as_deref(), Some("text/plain"));
+            assert_eq!(head.headers.metadata.get("owner").map(String::as_str), Some("tests"));
+            assert!(!head.headers.metadata.contains_key("s3seal-envelope"), "our metadata is hidden");
+            assert_eq!(head.headers.content_type.as_deref(), Some("text/plain"));
             if n == 0 {
                 assert!(matches!(get(&c, "bkt-one", &key, Some("bytes=0-")).await, Err(Error::InvalidRange { length: 0 })));
                 continue;
@@ -202,7 +202,7 @@ async fn chacha_suite_and_copy() {
         c.copy_object().source("bkt-one", "src").bucket("bkt-two").key("elsewhere").send().await.unwrap();
         assert_eq!(get(&c, "bkt-one", "copy", None).await.unwrap(), pt);
         assert_eq!(get(&c, "bkt-two", "elsewhere", None).await.unwrap(), pt);
-        assert_eq!(c.head_object().bucket("bkt-two").key("elsewhere").send().await.unwrap().metadata.get("m").map(String::as_str), Some("v"));
+        assert_eq!(c.head_object().bucket("bkt-two").key("elsewhere").send().await.unwrap().headers.metadata.get("m").map(String::as_str), Some("v"));
         c.delete_object().bucket("bkt-one").key("src").send().await.unwrap();
         assert!(get(&c, "bkt-one", "src", None).await.is_err());
         assert_eq!(get(&c, "bkt-one", "copy", Some("bytes=5-9")).await.unwrap(), pt[5..=9]);

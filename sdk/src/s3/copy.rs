@@ -100,20 +100,13 @@ impl CopyObject {
         } else {
             sealed.rebind_bucket(sh.cmm.as_ref(), &self.bucket, &self.key).await?
         };
-        let headers = self.replace.clone().unwrap_or_else(|| ObjectHeaders {
-            content_type: head.content_type.clone(),
-            cache_control: head.cache_control.clone(),
-            content_disposition: head.content_disposition.clone(),
-            content_encoding: head.content_encoding.clone(),
-            content_language: head.content_language.clone(),
-            metadata: head.metadata.clone(),
-        });
+        let headers = self.replace.clone().unwrap_or_else(|| head.headers.clone());
         let mut metadata = headers.metadata.clone();
         metadata.remove(METADATA_KEY);
         metadata.insert(METADATA_KEY.to_string(), new_envelope.to_metadata_value()?);
         check_metadata_size(&metadata)?;
         let source = format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key));
-        let out = sh
+        let request = sh
             .s3
             .copy_object()
             .bucket(&self.bucket)
@@ -121,12 +114,8 @@ impl CopyObject {
             .copy_source(source)
             .set_copy_source_if_match(head.e_tag.clone())
             .metadata_directive(MetadataDirective::Replace)
-            .set_metadata(Some(metadata))
-            .set_content_type(headers.content_type)
-            .set_cache_control(headers.cache_control)
-            .set_content_disposition(headers.content_disposition)
-            .set_content_encoding(headers.content_encoding)
-            .set_content_language(headers.content_language)
+            .set_metadata(Some(metadata));
+        let out = with_headers!(request, headers)
             .send()
             .await
             .map_err(|e| s3_error("CopyObject", e))?;

@@ -1,7 +1,5 @@
 //! Downloads and metadata reads, with plaintext sizes and ranges.
 
-use std::collections::HashMap;
-
 use aws_sdk_s3::primitives::DateTime;
 
 use crate::context::EncryptionContext;
@@ -10,6 +8,7 @@ use crate::object::frame::END_OF_PART;
 use crate::object::layout::{FRAME_OVERHEAD, frame_count};
 use crate::object::{ByteRange, Envelope, FrameDecryptor, FramePosition, SealedObject, frames_for_range, plaintext_len};
 use crate::s3::body::ObjectBody;
+use crate::s3::put::ObjectHeaders;
 use crate::s3::{Client, s3_error, split_metadata};
 
 /// Conditions on a read, as the `If-*` headers of S3.
@@ -52,18 +51,8 @@ pub struct GetObjectOutput {
     pub e_tag: Option<String>,
     /// Last modification time.
     pub last_modified: Option<DateTime>,
-    /// User metadata (s3seal's own keys removed).
-    pub metadata: HashMap<String, String>,
-    /// `Content-Type`.
-    pub content_type: Option<String>,
-    /// `Cache-Control`.
-    pub cache_control: Option<String>,
-    /// `Content-Disposition`.
-    pub content_disposition: Option<String>,
-    /// `Content-Encoding`.
-    pub content_encoding: Option<String>,
-    /// `Content-Language`.
-    pub content_language: Option<String>,
+    /// Standard headers and user metadata (s3seal's own keys removed).
+    pub headers: ObjectHeaders,
     /// Version id.
     pub version_id: Option<String>,
     /// The envelope, for s3seal objects.
@@ -152,12 +141,7 @@ impl GetObject {
             object_size: stored,
             e_tag: resp.e_tag.clone(),
             last_modified: resp.last_modified,
-            metadata,
-            content_type: resp.content_type.clone(),
-            cache_control: resp.cache_control.clone(),
-            content_disposition: resp.content_disposition.clone(),
-            content_encoding: resp.content_encoding.clone(),
-            content_language: resp.content_language.clone(),
+            headers: headers!(resp, metadata),
             version_id: resp.version_id.clone(),
             envelope: None,
         };
@@ -243,12 +227,7 @@ impl GetObject {
             object_size: p,
             e_tag: head.e_tag,
             last_modified: head.last_modified,
-            metadata: head.metadata,
-            content_type: head.content_type,
-            cache_control: head.cache_control,
-            content_disposition: head.content_disposition,
-            content_encoding: head.content_encoding,
-            content_language: head.content_language,
+            headers: head.headers,
             version_id: head.version_id,
             envelope: Some(envelope),
         })
@@ -277,12 +256,7 @@ impl GetObject {
             object_size: len,
             e_tag: head.e_tag,
             last_modified: head.last_modified,
-            metadata: head.metadata,
-            content_type: head.content_type,
-            cache_control: head.cache_control,
-            content_disposition: head.content_disposition,
-            content_encoding: head.content_encoding,
-            content_language: head.content_language,
+            headers: head.headers,
             version_id: head.version_id,
             envelope: None,
         })
@@ -381,18 +355,8 @@ pub struct HeadObjectOutput {
     pub e_tag: Option<String>,
     /// Last modification time.
     pub last_modified: Option<DateTime>,
-    /// User metadata (s3seal's own keys removed).
-    pub metadata: HashMap<String, String>,
-    /// `Content-Type`.
-    pub content_type: Option<String>,
-    /// `Cache-Control`.
-    pub cache_control: Option<String>,
-    /// `Content-Disposition`.
-    pub content_disposition: Option<String>,
-    /// `Content-Encoding`.
-    pub content_encoding: Option<String>,
-    /// `Content-Language`.
-    pub content_language: Option<String>,
+    /// Standard headers and user metadata (s3seal's own keys removed).
+    pub headers: ObjectHeaders,
     /// Version id.
     pub version_id: Option<String>,
     /// The envelope, for s3seal objects.
@@ -468,12 +432,7 @@ impl HeadObject {
             stored_length: stored,
             e_tag: resp.e_tag,
             last_modified: resp.last_modified,
-            metadata,
-            content_type: resp.content_type,
-            cache_control: resp.cache_control,
-            content_disposition: resp.content_disposition,
-            content_encoding: resp.content_encoding,
-            content_language: resp.content_language,
+            headers: headers!(resp, metadata),
             version_id: resp.version_id,
             envelope,
         })

@@ -34,6 +34,33 @@ use crate::keyring::Keyring;
 use crate::object::envelope::METADATA_KEY;
 use crate::object::{Envelope, ObjectSuite, SealedObject};
 
+/// The standard headers of an `aws-sdk-s3` response, with `metadata`.
+macro_rules! headers {
+    ($resp:expr, $metadata:expr) => {
+        $crate::s3::put::ObjectHeaders {
+            content_type: $resp.content_type.clone(),
+            cache_control: $resp.cache_control.clone(),
+            content_disposition: $resp.content_disposition.clone(),
+            content_encoding: $resp.content_encoding.clone(),
+            content_language: $resp.content_language.clone(),
+            metadata: $metadata,
+        }
+    };
+}
+
+/// Sets the standard headers of an `aws-sdk-s3` request builder from
+/// [`ObjectHeaders`] (user metadata is set separately, with the envelope).
+macro_rules! with_headers {
+    ($builder:expr, $h:expr) => {
+        $builder
+            .set_content_type($h.content_type.clone())
+            .set_cache_control($h.cache_control.clone())
+            .set_content_disposition($h.content_disposition.clone())
+            .set_content_encoding($h.content_encoding.clone())
+            .set_content_language($h.content_language.clone())
+    };
+}
+
 mod body;
 mod copy;
 mod get;

@@ -128,18 +128,9 @@ impl CreateMultipartUpload {
         let mut metadata = self.headers.metadata.clone();
         metadata.insert(METADATA_KEY.to_string(), sealed.envelope.to_metadata_value()?);
         check_metadata_size(&metadata)?;
-        let h = &self.headers;
-        let out = sh
-            .s3
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .set_metadata(Some(metadata))
-            .set_content_type(h.content_type.clone())
-            .set_cache_control(h.cache_control.clone())
-            .set_content_disposition(h.content_disposition.clone())
-            .set_content_encoding(h.content_encoding.clone())
-            .set_content_language(h.content_language.clone())
+        let request =
+            sh.s3.create_multipart_upload().bucket(&self.bucket).key(&self.key).set_metadata(Some(metadata));
+        let out = with_headers!(request, self.headers)
             .send()
             .await
             .map_err(|e| s3_error("CreateMultipartUpload", e))?;

@@ -178,18 +178,14 @@ pub(crate) async fn put_sealed(
     let enc = PartEncryptor::new(sealed.key.clone(), 0, f, true, Some(len))?;
     let c_len = ciphertext_len(len, u64::from(f));
     let stream = ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len));
-    let out = sh
+    let request = sh
         .s3
         .put_object()
         .bucket(bucket)
         .key(key)
         .content_length(i64::try_from(c_len).map_err(|_| Error::InvalidParameter("object too large".into()))?)
-        .set_metadata(Some(metadata))
-        .set_content_type(headers.content_type.clone())
-        .set_cache_control(headers.cache_control.clone())
-        .set_content_disposition(headers.content_disposition.clone())
-        .set_content_encoding(headers.content_encoding.clone())
-        .set_content_language(headers.content_language.clone())
+        .set_metadata(Some(metadata));
+    let out = with_headers!(request, headers)
         .body(stream)
         .send()
         .await
