@@ -102,9 +102,11 @@ fn map_err(e: Error) -> S3Error {
             S::FORBIDDEN,
             format!("s3://{bucket}/{key} was not written through s3seal; the proxy does not serve unencrypted objects"),
         ),
-        Error::Kms { operation, message } => {
-            custom("S3SealKeyServiceUnavailable", S::SERVICE_UNAVAILABLE, format!("AWS KMS {operation} failed: {message}"))
-        }
+        Error::Kms { operation, message } => custom(
+            "S3SealKeyServiceUnavailable",
+            S::SERVICE_UNAVAILABLE,
+            format!("AWS KMS {operation} failed: {message}"),
+        ),
         Error::NoDecryptableKey(d) => custom("S3SealNoKey", S::FORBIDDEN, d.to_string()),
         Error::InvalidParameter(m) => s3_error!(InvalidRequest, "{m}"),
         Error::EncryptionContext(m) => s3_error!(InvalidRequest, "encryption context: {m}"),
@@ -195,7 +197,11 @@ struct VerifyingReader {
 }
 
 impl VerifyingReader {
-    fn new(blob: Option<StreamingBlob>, expected: Expected, trailers: Option<s3s::TrailingHeaders>) -> (Self, Arc<Mutex<BodyOutcome>>) {
+    fn new(
+        blob: Option<StreamingBlob>,
+        expected: Expected,
+        trailers: Option<s3s::TrailingHeaders>,
+    ) -> (Self, Arc<Mutex<BodyOutcome>>) {
         let stream: Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>> = match blob {
             Some(b) => Box::pin(b.map_err(io::Error::other)),
             None => Box::pin(futures_util::stream::empty()),
@@ -286,8 +292,12 @@ fn length(content_length: Option<i64>) -> S3Result<Option<u64>> {
 /// `Content-Encoding` without the `aws-chunked` token, which describes the
 /// client's transfer framing (already decoded here), not the object.
 fn content_encoding(v: Option<String>) -> Option<String> {
-    let kept: Vec<&str> =
-        v.as_deref()?.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
+    let kept: Vec<&str> = v
+        .as_deref()?
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
     (!kept.is_empty()).then(|| kept.join(", "))
 }
 
@@ -312,7 +322,8 @@ impl<S: Stream + Unpin> Stream for SyncStream<S> {
 }
 
 fn plaintext_blob(body: s3seal::s3::ObjectBody, metrics: Arc<Metrics>) -> StreamingBlob {
-    let stream = ReaderStream::with_capacity(body, 256 * 1024).inspect_ok(move |b| metrics.add_bytes_out(b.len() as u64));
+    let stream =
+        ReaderStream::with_capacity(body, 256 * 1024).inspect_ok(move |b| metrics.add_bytes_out(b.len() as u64));
     StreamingBlob::wrap(SyncStream(Mutex::new(Box::pin(stream))))
 }
 
@@ -364,7 +375,9 @@ fn multipart_etag(part_md5s: &[String]) -> Option<String> {
     let mut d = PlaintextDigest::new(None);
     for m in part_md5s {
         let hex = m.trim_matches('"');
-        let bytes = (0..hex.len() / 2).map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect::<Option<Vec<u8>>>()?;
+        let bytes = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
         if bytes.len() != 16 {
             return None;
         }
@@ -518,32 +531,50 @@ impl S3 for EncryptingS3 {
         self.observe("head_bucket", r)
     }
 
-    async fn get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let r = self.forward.get_bucket_location(req).await;
         self.observe("get_bucket_location", r)
     }
 
-    async fn get_bucket_versioning(&self, req: S3Request<GetBucketVersioningInput>) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         let r = self.forward.get_bucket_versioning(req).await;
         self.observe("get_bucket_versioning", r)
     }
 
-    async fn put_bucket_versioning(&self, req: S3Request<PutBucketVersioningInput>) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         let r = self.forward.put_bucket_versioning(req).await;
         self.observe("put_bucket_versioning", r)
     }
 
-    async fn get_bucket_tagging(&self, req: S3Request<GetBucketTaggingInput>) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
         let r = self.forward.get_bucket_tagging(req).await;
         self.observe("get_bucket_tagging", r)
     }
 
-    async fn put_bucket_tagging(&self, req: S3Request<PutBucketTaggingInput>) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
         let r = self.forward.put_bucket_tagging(req).await;
         self.observe("put_bucket_tagging", r)
     }
 
-    async fn delete_bucket_tagging(&self, req: S3Request<DeleteBucketTaggingInput>) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         let r = self.forward.delete_bucket_tagging(req).await;
         self.observe("delete_bucket_tagging", r)
     }
@@ -553,32 +584,50 @@ impl S3 for EncryptingS3 {
         self.observe("get_bucket_acl", r)
     }
 
-    async fn get_bucket_policy(&self, req: S3Request<GetBucketPolicyInput>) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
         let r = self.forward.get_bucket_policy(req).await;
         self.observe("get_bucket_policy", r)
     }
 
-    async fn put_bucket_policy(&self, req: S3Request<PutBucketPolicyInput>) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let r = self.forward.put_bucket_policy(req).await;
         self.observe("put_bucket_policy", r)
     }
 
-    async fn delete_bucket_policy(&self, req: S3Request<DeleteBucketPolicyInput>) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
         let r = self.forward.delete_bucket_policy(req).await;
         self.observe("delete_bucket_policy", r)
     }
 
-    async fn get_bucket_lifecycle_configuration(&self, req: S3Request<GetBucketLifecycleConfigurationInput>) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
         let r = self.forward.get_bucket_lifecycle_configuration(req).await;
         self.observe("get_bucket_lifecycle_configuration", r)
     }
 
-    async fn put_bucket_lifecycle_configuration(&self, req: S3Request<PutBucketLifecycleConfigurationInput>) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
         let r = self.forward.put_bucket_lifecycle_configuration(req).await;
         self.observe("put_bucket_lifecycle_configuration", r)
     }
 
-    async fn delete_bucket_lifecycle(&self, req: S3Request<DeleteBucketLifecycleInput>) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         let r = self.forward.delete_bucket_lifecycle(req).await;
         self.observe("delete_bucket_lifecycle", r)
     }
@@ -593,17 +642,26 @@ impl S3 for EncryptingS3 {
         self.observe("delete_objects", r)
     }
 
-    async fn get_object_tagging(&self, req: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let r = self.forward.get_object_tagging(req).await;
         self.observe("get_object_tagging", r)
     }
 
-    async fn put_object_tagging(&self, req: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let r = self.forward.put_object_tagging(req).await;
         self.observe("put_object_tagging", r)
     }
 
-    async fn delete_object_tagging(&self, req: S3Request<DeleteObjectTaggingInput>) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let r = self.forward.delete_object_tagging(req).await;
         self.observe("delete_object_tagging", r)
     }
@@ -613,7 +671,10 @@ impl S3 for EncryptingS3 {
         self.observe("get_object_acl", r)
     }
 
-    async fn list_multipart_uploads(&self, req: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let r = self.forward.list_multipart_uploads(req).await;
         self.observe("list_multipart_uploads", r)
     }
@@ -634,7 +695,10 @@ impl EncryptingS3 {
             ],
         )?;
         if input.sse_customer_key.is_some() {
-            return Err(s3_error!(NotImplemented, "SSE-C is not supported through s3seal (objects are already encrypted)"));
+            return Err(s3_error!(
+                NotImplemented,
+                "SSE-C is not supported through s3seal (objects are already encrypted)"
+            ));
         }
         let len = length(input.content_length)?;
         let (reader, outcome) = VerifyingReader::new(input.body, expected, trailing_headers);
@@ -646,7 +710,13 @@ impl EncryptingS3 {
             content_language: input.content_language,
             metadata: user_metadata(input.metadata),
         };
-        let mut put = self.client.put_object().bucket(&input.bucket).key(&input.key).headers(headers).body(Body::from_reader(reader));
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&input.bucket)
+            .key(&input.key)
+            .headers(headers)
+            .body(Body::from_reader(reader));
         if let Some(n) = len {
             put = put.content_length(n);
         }
@@ -664,7 +734,10 @@ impl EncryptingS3 {
     async fn get_object_inner(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         if input.part_number.is_some() {
-            return Err(s3_error!(NotImplemented, "GetObject with partNumber is not supported through s3seal; use a Range"));
+            return Err(s3_error!(
+                NotImplemented,
+                "GetObject with partNumber is not supported through s3seal; use a Range"
+            ));
         }
         if input.sse_customer_key.is_some() {
             return Err(s3_error!(NotImplemented, "SSE-C is not supported through s3seal"));
@@ -789,10 +862,9 @@ impl EncryptingS3 {
     async fn upload_part_inner(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let S3Request { input, headers, trailing_headers, .. } = req;
         let up = self.resume(&input.bucket, &input.key, &input.upload_id).await?;
-        let part = u32::try_from(input.part_number)
-            .ok()
-            .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+        let part = u32::try_from(input.part_number).ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+            s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
+        })?;
         let len = length(input.content_length)?
             .ok_or_else(|| s3_error!(MissingContentLength, "UploadPart needs the part's length"))?;
         let expected = Expected::from_headers(

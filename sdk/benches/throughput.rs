@@ -48,7 +48,17 @@ fn main() {
     println!("payload {mib} MiB, suite 0x0478, frame 64 KiB, median of {runs} runs, one thread");
     println!(
         "{:<11} {:>9} {:>9} {:>11} {:>11} {:>7} {:>7} {:>11} {:>11} {:>7} {:>7}",
-        "backend", "raw seal", "raw open", "msg enc", "msg dec", "enc/raw", "dec/raw", "stream enc", "stream dec", "enc/raw", "dec/raw"
+        "backend",
+        "raw seal",
+        "raw open",
+        "msg enc",
+        "msg dec",
+        "enc/raw",
+        "dec/raw",
+        "stream enc",
+        "stream dec",
+        "enc/raw",
+        "dec/raw"
     );
     let keyring = Arc::new(RawAesKeyring::new("bench", "key", &[7u8; 32]).expect("key"));
     let none = EncryptionContext::new();

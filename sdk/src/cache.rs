@@ -87,8 +87,7 @@ use crate::cmm::MaterialsManager;
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::materials::{
-    DataKey, DecryptRequest, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials,
-    EncryptionRequest,
+    DataKey, DecryptRequest, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, EncryptionRequest,
 };
 use crate::suite::{AlgorithmSuite, CommitmentPolicy, Kdf};
 
@@ -133,12 +132,7 @@ pub struct CacheLimits {
 
 impl Default for CacheLimits {
     fn default() -> Self {
-        Self {
-            max_age: Duration::from_secs(300),
-            max_messages: 10_000,
-            max_bytes: u64::MAX,
-            capacity: 1_000,
-        }
+        Self { max_age: Duration::from_secs(300), max_messages: 10_000, max_bytes: u64::MAX, capacity: 1_000 }
     }
 }
 
@@ -169,19 +163,13 @@ impl CacheLimits {
 
     fn check(&self) -> Result<()> {
         if self.max_age.is_zero() {
-            return Err(Error::InvalidParameter(
-                "cache max_age must be positive".into(),
-            ));
+            return Err(Error::InvalidParameter("cache max_age must be positive".into()));
         }
         if self.max_messages == 0 {
-            return Err(Error::InvalidParameter(
-                "cache max_messages must be at least 1".into(),
-            ));
+            return Err(Error::InvalidParameter("cache max_messages must be at least 1".into()));
         }
         if self.capacity == 0 {
-            return Err(Error::InvalidParameter(
-                "cache capacity must be at least 1".into(),
-            ));
+            return Err(Error::InvalidParameter("cache capacity must be at least 1".into()));
         }
         Ok(())
     }
@@ -254,10 +242,7 @@ struct CachedEncryption {
 impl CachedEncryption {
     /// Takes a copy of cacheable materials: complete and unsigned.
     fn from_materials(m: &EncryptionMaterials) -> Option<Self> {
-        if m.signing_key.is_some()
-            || m.suite.signature().is_some()
-            || m.encrypted_data_keys.is_empty()
-        {
+        if m.signing_key.is_some() || m.suite.signature().is_some() || m.encrypted_data_keys.is_empty() {
             return None;
         }
         Some(Self {
@@ -332,15 +317,7 @@ impl Store {
         }
     }
 
-    fn insert(
-        &mut self,
-        id: CacheId,
-        value: Value,
-        created: Instant,
-        messages: u64,
-        bytes: u64,
-        capacity: usize,
-    ) {
+    fn insert(&mut self, id: CacheId, value: Value, created: Instant, messages: u64, bytes: u64, capacity: usize) {
         self.remove(&id);
         while self.entries.len() >= capacity {
             let Some((_, oldest)) = self.order.pop_first() else {
@@ -349,16 +326,7 @@ impl Store {
             self.entries.remove(&oldest);
         }
         let tick = self.next_tick();
-        self.entries.insert(
-            id,
-            Entry {
-                value,
-                created,
-                messages,
-                bytes,
-                tick,
-            },
-        );
+        self.entries.insert(id, Entry { value, created, messages, bytes, tick });
         self.order.insert(tick, id);
     }
 }
@@ -376,10 +344,7 @@ pub struct MaterialsCache {
 
 impl fmt::Debug for MaterialsCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MaterialsCache")
-            .field("capacity", &self.capacity)
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("MaterialsCache").field("capacity", &self.capacity).field("len", &self.len()).finish()
     }
 }
 
@@ -387,14 +352,9 @@ impl MaterialsCache {
     /// An empty store holding at most `capacity` entries (at least 1).
     pub fn new(capacity: usize) -> Result<Self> {
         if capacity == 0 {
-            return Err(Error::InvalidParameter(
-                "cache capacity must be at least 1".into(),
-            ));
+            return Err(Error::InvalidParameter("cache capacity must be at least 1".into()));
         }
-        Ok(Self {
-            store: Mutex::new(Store::default()),
-            capacity,
-        })
+        Ok(Self { store: Mutex::new(Store::default()), capacity })
     }
 
     /// The most entries the store holds.
@@ -484,14 +444,7 @@ impl CachingCmm {
             s.push_str(&format!("{b:02x}"));
             s
         });
-        Ok(Self {
-            underlying,
-            cache,
-            limits,
-            partition,
-            encrypt: Counters::default(),
-            decrypt: Counters::default(),
-        })
+        Ok(Self { underlying, cache, limits, partition, encrypt: Counters::default(), decrypt: Counters::default() })
     }
 
     /// Names the partition: managers sharing a store share entries if and
@@ -523,10 +476,7 @@ impl CachingCmm {
 
     /// A snapshot of the hit, miss and underlying-call counters.
     pub fn stats(&self) -> CacheStats {
-        CacheStats {
-            encrypt: self.encrypt.snapshot(),
-            decrypt: self.decrypt.snapshot(),
-        }
+        CacheStats { encrypt: self.encrypt.snapshot(), decrypt: self.decrypt.snapshot() }
     }
 
     async fn encrypt_uncached(&self, request: EncryptionRequest) -> Result<EncryptionMaterials> {
@@ -570,13 +520,7 @@ impl CachingCmm {
 
     /// Takes one use of the encryption entry `id`, if it can serve `charge`
     /// more bytes; evicts it if it cannot, or if it is used up afterwards.
-    fn reserve(
-        &self,
-        store: &mut Store,
-        id: &CacheId,
-        now: Instant,
-        charge: u64,
-    ) -> Option<Arc<CachedEncryption>> {
+    fn reserve(&self, store: &mut Store, id: &CacheId, now: Instant, charge: u64) -> Option<Arc<CachedEncryption>> {
         let limits = &self.limits;
         let entry = store.entries.get_mut(id)?;
         let usable = now.saturating_duration_since(entry.created) < limits.max_age
@@ -600,23 +544,15 @@ impl CachingCmm {
     }
 
     fn exhausted(&self, messages: u64, bytes: u64) -> bool {
-        messages >= self.limits.max_messages
-            || (self.limits.max_bytes != u64::MAX && bytes >= self.limits.max_bytes)
+        messages >= self.limits.max_messages || (self.limits.max_bytes != u64::MAX && bytes >= self.limits.max_bytes)
     }
 
     /// Looks `id` up for a decrypt request: a fresh entry is a hit, a stale
     /// one is evicted.
-    fn lookup_decrypt(
-        &self,
-        store: &mut Store,
-        id: &CacheId,
-        now: Instant,
-    ) -> Option<Arc<DecryptionMaterials>> {
+    fn lookup_decrypt(&self, store: &mut Store, id: &CacheId, now: Instant) -> Option<Arc<DecryptionMaterials>> {
         let entry = store.entries.get(id)?;
         match &entry.value {
-            Value::Decrypt(m)
-                if now.saturating_duration_since(entry.created) < self.limits.max_age =>
-            {
+            Value::Decrypt(m) if now.saturating_duration_since(entry.created) < self.limits.max_age => {
                 let m = Arc::clone(m);
                 store.touch(id);
                 Some(m)
@@ -663,22 +599,11 @@ impl Leader<'_> {
     fn finish(&mut self, insert: Option<(Value, Instant, u64, u64)>, outcome: Outcome) {
         {
             let mut store = self.cache.lock();
-            if store
-                .flights
-                .get(&self.id)
-                .is_some_and(|f| f.id == self.flight)
-            {
+            if store.flights.get(&self.id).is_some_and(|f| f.id == self.flight) {
                 store.flights.remove(&self.id);
             }
             if let Some((value, created, messages, bytes)) = insert {
-                store.insert(
-                    self.id,
-                    value,
-                    created,
-                    messages,
-                    bytes,
-                    self.cache.capacity,
-                );
+                store.insert(self.id, value, created, messages, bytes, self.cache.capacity);
             }
         }
         if let Some(tx) = self.tx.take() {
@@ -691,11 +616,7 @@ impl Drop for Leader<'_> {
     fn drop(&mut self) {
         if self.tx.is_some() {
             let mut store = self.cache.lock();
-            if store
-                .flights
-                .get(&self.id)
-                .is_some_and(|f| f.id == self.flight)
-            {
+            if store.flights.get(&self.id).is_some_and(|f| f.id == self.flight) {
                 store.flights.remove(&self.id);
             }
         }
@@ -710,28 +631,23 @@ fn no_kdf(suite: AlgorithmSuite) -> bool {
 #[async_trait]
 impl MaterialsManager for CachingCmm {
     /// Re-wrapping is not cached: it goes to the underlying manager.
-    async fn rewrap(&self, request: EncryptionRequest, data_key: crate::materials::DataKey) -> Result<EncryptionMaterials> {
+    async fn rewrap(
+        &self,
+        request: EncryptionRequest,
+        data_key: crate::materials::DataKey,
+    ) -> Result<EncryptionMaterials> {
         self.underlying.rewrap(request, data_key).await
     }
 
-    async fn get_encryption_materials(
-        &self,
-        request: EncryptionRequest,
-    ) -> Result<EncryptionMaterials> {
-        let suite = request
-            .suite
-            .unwrap_or(request.commitment_policy.default_suite());
+    async fn get_encryption_materials(&self, request: EncryptionRequest) -> Result<EncryptionMaterials> {
+        let suite = request.suite.unwrap_or(request.commitment_policy.default_suite());
         let limits = &self.limits;
         let charge = match request.plaintext_length {
             Some(n) => n,
             None if limits.max_bytes == u64::MAX => 0,
             None => return self.encrypt_uncached(request).await,
         };
-        if suite.signature().is_some()
-            || no_kdf(suite)
-            || limits.max_messages <= 1
-            || charge > limits.max_bytes
-        {
+        if suite.signature().is_some() || no_kdf(suite) || limits.max_messages <= 1 || charge > limits.max_bytes {
             return self.encrypt_uncached(request).await;
         }
         let id = self.encrypt_id(&request);
@@ -758,18 +674,10 @@ impl MaterialsManager for CachingCmm {
                     Some(Ok(_)) | None => continue,
                 },
                 Step::Lead(flight, tx) => {
-                    let mut leader = Leader {
-                        cache: &self.cache,
-                        id,
-                        flight,
-                        tx: Some(tx),
-                    };
+                    let mut leader = Leader { cache: &self.cache, id, flight, tx: Some(tx) };
                     self.encrypt.miss();
                     self.encrypt.call();
-                    let result = self
-                        .underlying
-                        .get_encryption_materials(request.clone())
-                        .await;
+                    let result = self.underlying.get_encryption_materials(request.clone()).await;
                     match result {
                         Ok(m) => {
                             let insert = CachedEncryption::from_materials(&m)
@@ -820,20 +728,16 @@ impl MaterialsManager for CachingCmm {
                     Some(Ok(None)) | None => continue,
                 },
                 Step::Lead(flight, tx) => {
-                    let mut leader = Leader {
-                        cache: &self.cache,
-                        id,
-                        flight,
-                        tx: Some(tx),
-                    };
+                    let mut leader = Leader { cache: &self.cache, id, flight, tx: Some(tx) };
                     self.decrypt.miss();
                     self.decrypt.call();
                     match self.underlying.decrypt_materials(request).await {
                         Ok(m) => {
                             let cached = Arc::new(m.clone());
-                            let insert = m.data_key.is_some().then(|| {
-                                (Value::Decrypt(Arc::clone(&cached)), Instant::now(), 0, 0)
-                            });
+                            let insert = m
+                                .data_key
+                                .is_some()
+                                .then(|| (Value::Decrypt(Arc::clone(&cached)), Instant::now(), 0, 0));
                             leader.finish(insert, Ok(Some(cached)));
                             return Ok(m);
                         }
@@ -857,9 +761,7 @@ fn policy_byte(p: CommitmentPolicy) -> u8 {
 }
 
 fn encode_edk(edk: &EncryptedDataKey) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        24 + edk.provider_id.len() + edk.provider_info.len() + edk.ciphertext.len(),
-    );
+    let mut out = Vec::with_capacity(24 + edk.provider_id.len() + edk.provider_info.len() + edk.ciphertext.len());
     for part in [&edk.provider_id, &edk.provider_info, &edk.ciphertext] {
         out.extend_from_slice(&(part.len() as u64).to_be_bytes());
         out.extend_from_slice(part);
@@ -914,34 +816,21 @@ fn copy_error(e: &Error) -> Error {
         Error::CommitmentMismatch => Error::CommitmentMismatch,
         Error::BadSignature => Error::BadSignature,
         Error::NoDecryptableKey(d) => Error::NoDecryptableKey(d.clone()),
-        Error::TooManyEncryptedDataKeys { found, limit } => Error::TooManyEncryptedDataKeys {
-            found: *found,
-            limit: *limit,
-        },
-        Error::CommitmentPolicy { policy, suite } => Error::CommitmentPolicy {
-            policy: *policy,
-            suite: *suite,
-        },
+        Error::TooManyEncryptedDataKeys { found, limit } => {
+            Error::TooManyEncryptedDataKeys { found: *found, limit: *limit }
+        }
+        Error::CommitmentPolicy { policy, suite } => Error::CommitmentPolicy { policy: *policy, suite: *suite },
         Error::EncryptionContext(m) => Error::EncryptionContext(m.clone()),
         Error::UnsupportedSuite(id) => Error::UnsupportedSuite(*id),
         Error::InvalidKey(m) => Error::InvalidKey(m.clone()),
-        Error::Keyring { keyring, message } => Error::Keyring {
-            keyring: keyring.clone(),
-            message: message.clone(),
-        },
-        Error::Kms { operation, message } => Error::Kms {
-            operation,
-            message: message.clone(),
-        },
+        Error::Keyring { keyring, message } => Error::Keyring { keyring: keyring.clone(), message: message.clone() },
+        Error::Kms { operation, message } => Error::Kms { operation, message: message.clone() },
         Error::InvalidParameter(m) => Error::InvalidParameter(m.clone()),
         Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
         Error::Crypto(m) => Error::Crypto(m),
         // Variants added later keep their message.
         #[allow(unreachable_patterns)]
-        other => Error::Keyring {
-            keyring: "cache".into(),
-            message: other.to_string(),
-        },
+        other => Error::Keyring { keyring: "cache".into(), message: other.to_string() },
     }
 }
 
@@ -993,10 +882,7 @@ mod tests {
                 tokio::time::sleep(self.delay).await;
             }
             if self.fail.load(Ordering::SeqCst) {
-                return Err(Error::Kms {
-                    operation: "GenerateDataKey",
-                    message: "throttled".into(),
-                });
+                return Err(Error::Kms { operation: "GenerateDataKey", message: "throttled".into() });
             }
             Ok(())
         }
@@ -1031,10 +917,7 @@ mod tests {
     }
 
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn req(bucket: &str, len: Option<u64>) -> EncryptionRequest {
@@ -1052,9 +935,7 @@ mod tests {
     }
 
     async fn enc(cmm: &CachingCmm, bucket: &str, len: Option<u64>) -> EncryptionMaterials {
-        cmm.get_encryption_materials(req(bucket, len))
-            .await
-            .expect("encryption materials")
+        cmm.get_encryption_materials(req(bucket, len)).await.expect("encryption materials")
     }
 
     async fn dec(cmm: &CachingCmm, m: &EncryptionMaterials) -> Result<DecryptionMaterials> {
@@ -1099,14 +980,7 @@ mod tests {
         assert_eq!(k.enc(), 4);
 
         let s = cmm.stats();
-        assert_eq!(
-            s.encrypt,
-            OpStats {
-                hits: 2,
-                misses: 4,
-                underlying_calls: 4
-            }
-        );
+        assert_eq!(s.encrypt, OpStats { hits: 2, misses: 4, underlying_calls: 4 });
         assert_eq!(s.decrypt, OpStats::default());
         assert_eq!(cmm.cache().len(), 4);
     }
@@ -1118,17 +992,10 @@ mod tests {
         let opts = EncryptOptions::default().with_context_pair("bucket", "b");
         let mut messages = Vec::new();
         for i in 0..20 {
-            messages.push(
-                writer
-                    .encrypt(format!("object {i}").as_bytes(), &opts)
-                    .await?,
-            );
+            messages.push(writer.encrypt(format!("object {i}").as_bytes(), &opts).await?);
         }
         assert_eq!(k.enc(), 1);
-        assert_ne!(
-            messages[0], messages[1],
-            "every message has its own message id"
-        );
+        assert_ne!(messages[0], messages[1], "every message has its own message id");
 
         let reader_cmm = caching(&k, CacheLimits::default());
         let reader = Client::builder_with_cmm(reader_cmm.clone()).build();
@@ -1137,22 +1004,12 @@ mod tests {
             assert_eq!(got.plaintext, format!("object {i}").as_bytes());
         }
         assert_eq!(k.dec(), 1);
-        assert_eq!(
-            reader_cmm.stats().decrypt,
-            OpStats {
-                hits: 19,
-                misses: 1,
-                underlying_calls: 1
-            }
-        );
+        assert_eq!(reader_cmm.stats().decrypt, OpStats { hits: 19, misses: 1, underlying_calls: 1 });
 
         // The reproduced context is part of the decrypt id, and a mismatch
         // is still refused.
         let wrong = ctx(&[("bucket", "other")]);
-        let err = reader
-            .decrypt(&messages[0], &wrong)
-            .await
-            .expect_err("wrong context");
+        let err = reader.decrypt(&messages[0], &wrong).await.expect_err("wrong context");
         assert!(matches!(err, Error::EncryptionContext(_)), "{err:?}");
         let right = ctx(&[("bucket", "b")]);
         reader.decrypt(&messages[0], &right).await?;
@@ -1164,10 +1021,7 @@ mod tests {
     #[tokio::test]
     async fn cache_max_age() -> Result<()> {
         let k = Counting::new(Duration::ZERO);
-        let cmm = caching(
-            &k,
-            CacheLimits::default().with_max_age(Duration::from_millis(150)),
-        );
+        let cmm = caching(&k, CacheLimits::default().with_max_age(Duration::from_millis(150)));
         let m = enc(&cmm, "a", Some(1)).await;
         enc(&cmm, "a", Some(1)).await;
         dec(&cmm, &m).await?;
@@ -1175,11 +1029,7 @@ mod tests {
         assert_eq!((k.enc(), k.dec()), (1, 1));
         tokio::time::sleep(Duration::from_millis(250)).await;
         let m2 = enc(&cmm, "a", Some(1)).await;
-        assert_ne!(
-            key_of(&m),
-            key_of(&m2),
-            "an expired entry is replaced by a fresh key"
-        );
+        assert_ne!(key_of(&m), key_of(&m2), "an expired entry is replaced by a fresh key");
         dec(&cmm, &m).await?;
         assert_eq!((k.enc(), k.dec()), (2, 2));
         Ok(())
@@ -1194,17 +1044,8 @@ mod tests {
             keys.push(key_of(&enc(&cmm, "a", Some(1)).await));
         }
         assert_eq!(k.enc(), 3);
-        assert!(
-            keys[0] == keys[2] && keys[3] == keys[5] && keys[0] != keys[3] && keys[3] != keys[6]
-        );
-        assert_eq!(
-            cmm.stats().encrypt,
-            OpStats {
-                hits: 4,
-                misses: 3,
-                underlying_calls: 3
-            }
-        );
+        assert!(keys[0] == keys[2] && keys[3] == keys[5] && keys[0] != keys[3] && keys[3] != keys[6]);
+        assert_eq!(cmm.stats().encrypt, OpStats { hits: 4, misses: 3, underlying_calls: 3 });
 
         // One message per key: nothing to share, the cache is bypassed.
         let one = caching(&k, CacheLimits::default().with_max_messages(1));
@@ -1236,14 +1077,7 @@ mod tests {
         enc(&cmm, "a", Some(0)).await;
         enc(&cmm, "a", Some(90)).await;
         assert_eq!(k.enc(), 5);
-        assert_eq!(
-            cmm.stats().encrypt,
-            OpStats {
-                hits: 4,
-                misses: 5,
-                underlying_calls: 5
-            }
-        );
+        assert_eq!(cmm.stats().encrypt, OpStats { hits: 4, misses: 5, underlying_calls: 5 });
     }
 
     #[tokio::test]
@@ -1282,9 +1116,7 @@ mod tests {
         let limits = CacheLimits::default();
         let store = Arc::new(MaterialsCache::new(10).expect("capacity"));
         let make = |p: &str| {
-            CachingCmm::with_cache(underlying.clone(), limits, store.clone())
-                .expect("valid limits")
-                .with_partition(p)
+            CachingCmm::with_cache(underlying.clone(), limits, store.clone()).expect("valid limits").with_partition(p)
         };
         let (p1, p2, p1_again) = (make("p1"), make("p2"), make("p1"));
         let a = enc(&p1, "a", Some(1)).await;
@@ -1294,14 +1126,7 @@ mod tests {
         let c = enc(&p1_again, "a", Some(1)).await;
         assert_eq!(k.enc(), 2, "same partition, same store: shared");
         assert_eq!(key_of(&a), key_of(&c));
-        assert_eq!(
-            p1_again.stats().encrypt,
-            OpStats {
-                hits: 1,
-                misses: 0,
-                underlying_calls: 0
-            }
-        );
+        assert_eq!(p1_again.stats().encrypt, OpStats { hits: 1, misses: 0, underlying_calls: 0 });
         dec(&p1, &a).await.expect("decrypt");
         dec(&p2, &a).await.expect("decrypt");
         dec(&p1_again, &a).await.expect("decrypt");
@@ -1332,14 +1157,7 @@ mod tests {
         assert_eq!(k.enc(), 3);
         assert!(public_keys[0] != public_keys[1] && public_keys[1] != public_keys[2]);
         assert!(cmm.cache().is_empty());
-        assert_eq!(
-            cmm.stats().encrypt,
-            OpStats {
-                hits: 0,
-                misses: 3,
-                underlying_calls: 3
-            }
-        );
+        assert_eq!(cmm.stats().encrypt, OpStats { hits: 0, misses: 3, underlying_calls: 3 });
 
         // A policy whose default suite is signed: bypassed too.
         let mut r = req("a", Some(1));
@@ -1351,9 +1169,7 @@ mod tests {
         // Decrypting signed messages is cached (the verification key is in
         // the stored context, so it is part of the id).
         let client = Client::builder_with_cmm(cmm.clone()).build();
-        let opts = EncryptOptions::default()
-            .with_suite(SIGNED)
-            .with_context_pair("bucket", "a");
+        let opts = EncryptOptions::default().with_suite(SIGNED).with_context_pair("bucket", "a");
         let m1 = client.encrypt(b"one", &opts).await?;
         let before = k.dec();
         client.decrypt(&m1, &EncryptionContext::new()).await?;
@@ -1392,50 +1208,26 @@ mod tests {
             .collect();
         let mut keys = Vec::new();
         for t in tasks {
-            let m = t.await.map_err(|e| Error::Keyring {
-                keyring: "task".into(),
-                message: e.to_string(),
-            })??;
+            let m = t.await.map_err(|e| Error::Keyring { keyring: "task".into(), message: e.to_string() })??;
             keys.push(key_of(&m));
         }
         assert_eq!(k.enc(), 1, "50 concurrent misses, one keyring call");
         assert!(keys.iter().all(|x| *x == keys[0]));
-        assert_eq!(
-            cmm.stats().encrypt,
-            OpStats {
-                hits: 49,
-                misses: 1,
-                underlying_calls: 1
-            }
-        );
+        assert_eq!(cmm.stats().encrypt, OpStats { hits: 49, misses: 1, underlying_calls: 1 });
 
         let m = Arc::new(enc(&cmm, "a", Some(1)).await);
         let tasks: Vec<_> = (0..50)
             .map(|_| {
                 let (cmm, m) = (cmm.clone(), m.clone());
-                tokio::spawn(async move {
-                    dec(&cmm, &m)
-                        .await
-                        .map(|d| d.data_key.map(|k| k.as_bytes().to_vec()))
-                })
+                tokio::spawn(async move { dec(&cmm, &m).await.map(|d| d.data_key.map(|k| k.as_bytes().to_vec())) })
             })
             .collect();
         for t in tasks {
-            let got = t.await.map_err(|e| Error::Keyring {
-                keyring: "task".into(),
-                message: e.to_string(),
-            })??;
+            let got = t.await.map_err(|e| Error::Keyring { keyring: "task".into(), message: e.to_string() })??;
             assert_eq!(got, Some(key_of(&m)));
         }
         assert_eq!(k.dec(), 1, "50 concurrent misses, one keyring call");
-        assert_eq!(
-            cmm.stats().decrypt,
-            OpStats {
-                hits: 49,
-                misses: 1,
-                underlying_calls: 1
-            }
-        );
+        assert_eq!(cmm.stats().decrypt, OpStats { hits: 49, misses: 1, underlying_calls: 1 });
         Ok(())
     }
 
@@ -1446,11 +1238,7 @@ mod tests {
         let tasks: Vec<_> = (0..50)
             .map(|_| {
                 let cmm = cmm.clone();
-                tokio::spawn(async move {
-                    cmm.get_encryption_materials(req("a", Some(1)))
-                        .await
-                        .map(|m| key_of(&m))
-                })
+                tokio::spawn(async move { cmm.get_encryption_materials(req("a", Some(1))).await.map(|m| key_of(&m)) })
             })
             .collect();
         let mut per_key: HashMap<Vec<u8>, u64> = HashMap::new();
@@ -1481,14 +1269,7 @@ mod tests {
             );
         }
         assert_eq!(k.enc(), 1, "followers share the leader's error");
-        assert_eq!(
-            cmm.stats().encrypt,
-            OpStats {
-                hits: 0,
-                misses: 20,
-                underlying_calls: 1
-            }
-        );
+        assert_eq!(cmm.stats().encrypt, OpStats { hits: 0, misses: 20, underlying_calls: 1 });
 
         // Errors are not cached.
         k.fail.store(false, Ordering::SeqCst);
@@ -1512,10 +1293,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         leader.abort();
         assert!(leader.await.is_err_and(|e| e.is_cancelled()));
-        let m = follower
-            .await
-            .expect("task")
-            .expect("the follower takes over");
+        let m = follower.await.expect("task").expect("the follower takes over");
         assert_eq!(k.enc(), 2);
         enc(&cmm, "a", Some(1)).await;
         assert_eq!(k.enc(), 2);
@@ -1534,10 +1312,7 @@ mod tests {
             let err = CachingCmm::new(cmm.clone(), bad).expect_err("invalid limits");
             assert!(matches!(err, Error::InvalidParameter(_)), "{err:?}");
         }
-        assert!(matches!(
-            MaterialsCache::new(0),
-            Err(Error::InvalidParameter(_))
-        ));
+        assert!(matches!(MaterialsCache::new(0), Err(Error::InvalidParameter(_))));
         let d = CacheLimits::default();
         assert_eq!(
             (d.max_age, d.max_messages, d.max_bytes, d.capacity),

@@ -200,7 +200,8 @@ impl Client {
             })
             .await?;
         self.policy.check_encrypt(materials.suite)?;
-        Ok(MessageEncryptor::new(materials, opts.frame_length, self.backend)?.with_plaintext_length(opts.plaintext_length))
+        Ok(MessageEncryptor::new(materials, opts.frame_length, self.backend)?
+            .with_plaintext_length(opts.plaintext_length))
     }
 
     /// Verifies a parsed header and returns the body decryptor.

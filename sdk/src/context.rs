@@ -35,8 +35,7 @@ pub fn serialize(ctx: &EncryptionContext) -> Result<Vec<u8>> {
     if ctx.is_empty() {
         return Ok(Vec::new());
     }
-    let count = u16::try_from(ctx.len())
-        .map_err(|_| Error::EncryptionContext("more than 65535 pairs".into()))?;
+    let count = u16::try_from(ctx.len()).map_err(|_| Error::EncryptionContext("more than 65535 pairs".into()))?;
     let mut out = Vec::with_capacity(2 + ctx.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>());
     out.extend_from_slice(&count.to_be_bytes());
     for (k, v) in ctx {
@@ -48,10 +47,7 @@ pub fn serialize(ctx: &EncryptionContext) -> Result<Vec<u8>> {
         }
     }
     if out.len() > usize::from(u16::MAX) {
-        return Err(Error::EncryptionContext(format!(
-            "serialized context is {} bytes, more than 65535",
-            out.len()
-        )));
+        return Err(Error::EncryptionContext(format!("serialized context is {} bytes, more than 65535", out.len())));
     }
     Ok(out)
 }
@@ -84,10 +80,7 @@ fn utf8(b: &[u8]) -> Result<String> {
 
 /// Returns the pairs of `ctx` whose keys are in `keys`.
 pub fn filter(ctx: &EncryptionContext, keys: &[String]) -> EncryptionContext {
-    ctx.iter()
-        .filter(|(k, _)| keys.contains(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    ctx.iter().filter(|(k, _)| keys.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 #[cfg(test)]

@@ -99,7 +99,9 @@ pub enum Error {
     },
 
     /// The object was not written by s3seal.
-    #[error("s3://{bucket}/{key} is not encrypted by s3seal (it has no s3seal envelope); enable reading unencrypted objects to read it as is")]
+    #[error(
+        "s3://{bucket}/{key} is not encrypted by s3seal (it has no s3seal envelope); enable reading unencrypted objects to read it as is"
+    )]
     NotEncrypted {
         /// Bucket.
         bucket: String,

@@ -104,10 +104,10 @@ impl EncryptionMaterials {
 
     /// Checks what the ESDK requires of complete materials.
     pub fn validate(&self) -> Result<()> {
-        let dk = self
-            .data_key
-            .as_ref()
-            .ok_or_else(|| Error::Keyring { keyring: "materials".into(), message: "no keyring generated a data key".into() })?;
+        let dk = self.data_key.as_ref().ok_or_else(|| Error::Keyring {
+            keyring: "materials".into(),
+            message: "no keyring generated a data key".into(),
+        })?;
         if dk.as_bytes().len() != self.suite.data_key_len() {
             return Err(Error::InvalidKey(format!(
                 "data key is {} bytes, suite {} needs {}",
@@ -117,7 +117,10 @@ impl EncryptionMaterials {
             )));
         }
         if self.encrypted_data_keys.is_empty() {
-            return Err(Error::Keyring { keyring: "materials".into(), message: "no encrypted data key was produced".into() });
+            return Err(Error::Keyring {
+                keyring: "materials".into(),
+                message: "no encrypted data key was produced".into(),
+            });
         }
         if self.suite.signature().is_some() != self.signing_key.is_some() {
             return Err(Error::Crypto("signing key does not match the suite"));

@@ -95,10 +95,7 @@ impl AlgorithmSuite {
 
     /// Looks a suite up by its id.
     pub fn from_id(id: u16) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.id() == id)
-            .ok_or(Error::UnsupportedSuite(id))
+        Self::ALL.into_iter().find(|s| s.id() == id).ok_or(Error::UnsupportedSuite(id))
     }
 
     /// The message format version this suite is written with (1 or 2).
@@ -131,15 +128,16 @@ impl AlgorithmSuite {
     /// The key derivation.
     pub const fn kdf(self) -> Kdf {
         match self {
-            Self::Aes128GcmIv12Tag16NoKdf
-            | Self::Aes192GcmIv12Tag16NoKdf
-            | Self::Aes256GcmIv12Tag16NoKdf => Kdf::Identity,
+            Self::Aes128GcmIv12Tag16NoKdf | Self::Aes192GcmIv12Tag16NoKdf | Self::Aes256GcmIv12Tag16NoKdf => {
+                Kdf::Identity
+            }
             Self::Aes128GcmIv12Tag16HkdfSha256
             | Self::Aes192GcmIv12Tag16HkdfSha256
             | Self::Aes256GcmIv12Tag16HkdfSha256
             | Self::Aes128GcmIv12Tag16HkdfSha256EcdsaP256 => Kdf::HkdfSha256,
-            Self::Aes192GcmIv12Tag16HkdfSha384EcdsaP384
-            | Self::Aes256GcmIv12Tag16HkdfSha384EcdsaP384 => Kdf::HkdfSha384,
+            Self::Aes192GcmIv12Tag16HkdfSha384EcdsaP384 | Self::Aes256GcmIv12Tag16HkdfSha384EcdsaP384 => {
+                Kdf::HkdfSha384
+            }
             Self::Aes256GcmHkdfSha512CommitKey | Self::Aes256GcmHkdfSha512CommitKeyEcdsaP384 => {
                 Kdf::HkdfSha512Committing
             }

@@ -56,7 +56,10 @@ fn keyring(desc: &Value, keys: &Value) -> Arc<dyn Keyring> {
         }
         "multi-keyring" => {
             let generator = desc.get("generator").filter(|g| !g.is_null()).map(|g| keyring(g, keys));
-            let children = desc["childKeyrings"].as_array().map(|c| c.iter().map(|k| keyring(k, keys)).collect()).unwrap_or_default();
+            let children = desc["childKeyrings"]
+                .as_array()
+                .map(|c| c.iter().map(|k| keyring(k, keys)).collect())
+                .unwrap_or_default();
             Arc::new(MultiKeyring::new(generator, children).expect("multi"))
         }
         "required-encryption-context-cmm" => keyring(&desc["underlying"], keys),
@@ -67,7 +70,9 @@ fn keyring(desc: &Value, keys: &Value) -> Arc<dyn Keyring> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_official_decrypt_vectors() {
     let Some(dir) = vectors_dir() else {
-        eprintln!("\n\n!!! SKIPPING the AWS Encryption SDK vectors: ../shared/testvectors/aws-esdk is absent (set S3SEAL_ESDK_VECTORS) !!!\n");
+        eprintln!(
+            "\n\n!!! SKIPPING the AWS Encryption SDK vectors: ../shared/testvectors/aws-esdk is absent (set S3SEAL_ESDK_VECTORS) !!!\n"
+        );
         return;
     };
     let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("decrypt-manifest.json")).unwrap()).unwrap();
@@ -81,7 +86,8 @@ async fn all_official_decrypt_vectors() {
         let s = &t["decryption-scenario"];
         let ct = file_uri(&dir, s["ciphertext"].as_str().unwrap());
         let expected = file_uri(&dir, s["result"].as_str().unwrap());
-        let reproduced: EncryptionContext = serde_json::from_value(s["reproduced-encryption-context"].clone()).unwrap_or_default();
+        let reproduced: EncryptionContext =
+            serde_json::from_value(s["reproduced-encryption-context"].clone()).unwrap_or_default();
         let kr = keyring(&s["decryptKeyDescription"], keys);
         for backend in Backend::ALL {
             let client = Client::builder(kr.clone())
@@ -111,7 +117,8 @@ async fn all_official_decrypt_vectors() {
             assert_eq!(r.is_ok(), out.header.suite.is_committing(), "{name} strict policy");
         }
         // The blocking reader, on a plain thread.
-        let client = Client::builder(kr.clone()).commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt).build();
+        let client =
+            Client::builder(kr.clone()).commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt).build();
         let ct2 = ct.clone();
         let reproduced2 = reproduced.clone();
         let got = tokio::task::spawn_blocking(move || {

@@ -45,7 +45,10 @@ async fn round_trips_all_sizes_suites_frames() {
             let f = frame as usize;
             for len in [0, 1, f.saturating_sub(1), f, f + 1, 3 * f, 3 * f + 5] {
                 let pt = rng.bytes(len);
-                let opts = EncryptOptions::default().with_suite(suite).with_frame_length(frame).with_context(ctx(&[("purpose", "test")]));
+                let opts = EncryptOptions::default()
+                    .with_suite(suite)
+                    .with_frame_length(frame)
+                    .with_context(ctx(&[("purpose", "test")]));
                 let ct = client.encrypt(&pt, &opts).await.unwrap();
                 let out = client.decrypt(&ct, &ctx(&[("purpose", "test")])).await.unwrap();
                 assert_eq!(out.plaintext, pt, "suite {suite} frame {frame} len {len}");
@@ -102,10 +105,14 @@ async fn distinct_errors() {
     // Another key name: the message says what the message was encrypted for.
     let e = Client::new(aes("dev", 1)).decrypt(&ct, &EncryptionContext::new()).await.unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("no key could decrypt this message") && msg.contains("acme:prod") && msg.contains("aes:acme:dev"), "{msg}");
+    assert!(
+        msg.contains("no key could decrypt this message") && msg.contains("acme:prod") && msg.contains("aes:acme:dev"),
+        "{msg}"
+    );
 
     // Too many encrypted data keys.
-    let multi: Arc<dyn Keyring> = Arc::new(MultiKeyring::from_keyrings(vec![aes("a", 1), aes("b", 2), aes("c", 3)]).unwrap());
+    let multi: Arc<dyn Keyring> =
+        Arc::new(MultiKeyring::from_keyrings(vec![aes("a", 1), aes("b", 2), aes("c", 3)]).unwrap());
     let ct3 = Client::new(multi.clone()).encrypt(b"x", &EncryptOptions::default()).await.unwrap();
     let limited = Client::builder(multi.clone()).max_encrypted_data_keys(2).build();
     let e = limited.decrypt(&ct3, &EncryptionContext::new()).await.unwrap_err();
@@ -145,13 +152,19 @@ async fn distinct_errors() {
 /// the streaming reader.
 #[tokio::test]
 async fn every_flip_and_truncation_rejected() {
-    for suite in [UNSIGNED, SIGNED, AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384, AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256] {
-        let client = Client::builder(aes("k", 9)).commitment_policy(if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        })
-        .build();
+    for suite in [
+        UNSIGNED,
+        SIGNED,
+        AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384,
+        AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256,
+    ] {
+        let client = Client::builder(aes("k", 9))
+            .commitment_policy(if suite.is_committing() {
+                CommitmentPolicy::RequireEncryptRequireDecrypt
+            } else {
+                CommitmentPolicy::ForbidEncryptAllowDecrypt
+            })
+            .build();
         let pt: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
         let opts = EncryptOptions::default().with_suite(suite).with_frame_length(64).with_context(ctx(&[("a", "b")]));
         let ct = client.encrypt(&pt, &opts).await.unwrap();
@@ -161,7 +174,11 @@ async fn every_flip_and_truncation_rejected() {
             for bit in [0x01u8, 0x80] {
                 let mut bad = ct.clone();
                 bad[i] ^= bit;
-                assert!(client.decrypt(&bad, &none).await.is_err(), "suite {suite}: flip {bit:#x} at byte {i} of {} accepted", ct.len());
+                assert!(
+                    client.decrypt(&bad, &none).await.is_err(),
+                    "suite {suite}: flip {bit:#x} at byte {i} of {} accepted",
+                    ct.len()
+                );
                 // The streaming reader must fail too (possibly after some
                 // verified frames).
                 let mut r = match AsyncDecryptingReader::new(&client, &bad[..], &none).await {
@@ -220,7 +237,10 @@ async fn frame_reorder_drop_duplicate() {
 #[tokio::test]
 async fn hostile_inputs_do_not_panic() {
     let client = Client::builder(aes("k", 4)).commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt).build();
-    let ct = client.encrypt(&[1u8; 300], &EncryptOptions::default().with_suite(SIGNED).with_frame_length(100)).await.unwrap();
+    let ct = client
+        .encrypt(&[1u8; 300], &EncryptOptions::default().with_suite(SIGNED).with_frame_length(100))
+        .await
+        .unwrap();
     let mut rng = Rng(0x9e3779b97f4a7c15);
     let none = EncryptionContext::new();
     for i in 0..20_000 {
@@ -295,7 +315,11 @@ fn backends_write_identical_messages() {
         for backend in Backend::ALL {
             let mut m = EncryptionMaterials::new(suite, ctx(&[("k", "v")]));
             m.data_key = Some(DataKey::new(vec![0x42; 32]));
-            m.encrypted_data_keys.push(EncryptedDataKey { provider_id: b"p".to_vec(), provider_info: b"i".to_vec(), ciphertext: b"c".to_vec() });
+            m.encrypted_data_keys.push(EncryptedDataKey {
+                provider_id: b"p".to_vec(),
+                provider_info: b"i".to_vec(),
+                ciphertext: b"c".to_vec(),
+            });
             if let Some(alg) = suite.signature() {
                 let key = SigningKey::from_bytes(alg, &[0x11; 48]).unwrap();
                 m.encryption_context.insert("aws-crypto-public-key".into(), key.public_key_base64());

@@ -25,7 +25,16 @@ async fn create(c: &dyn MaterialsManager, suite: ObjectSuite, frame: u32, flags:
     SealedObject::create(
         c,
         Backend::default(),
-        NewObject { bucket: "b", key: "k", context: &ctx, suite, frame_length: frame, flags, part_frames: 0, plaintext_length: None },
+        NewObject {
+            bucket: "b",
+            key: "k",
+            context: &ctx,
+            suite,
+            frame_length: frame,
+            flags,
+            part_frames: 0,
+            plaintext_length: None,
+        },
     )
     .await
     .unwrap()
@@ -68,7 +77,8 @@ fn read(obj: &SealedObject, ct: &[u8], first: u64, last: u64, part_frames: Optio
     } else {
         FramePosition::of(span.first_frame, None)?
     };
-    let mut d = FrameDecryptor::new(obj.key.clone(), &obj.envelope, p, span.first_frame, span.last_frame, pos, part_frames)?;
+    let mut d =
+        FrameDecryptor::new(obj.key.clone(), &obj.envelope, p, span.first_frame, span.last_frame, pos, part_frames)?;
     let mut out = Vec::new();
     d.update(&ct[span.ciphertext_first as usize..=span.ciphertext_last as usize], &mut out)?;
     d.finish()?;

@@ -40,8 +40,7 @@ pub struct MotoServer {
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago (and, unless
 /// something takes it, is closed: connecting to it is refused).
 pub fn free_port() -> Result<u16> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a free port on 127.0.0.1")?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a free port on 127.0.0.1")?;
     Ok(listener.local_addr()?.port())
 }
 
@@ -93,9 +92,7 @@ impl MotoServer {
                     cmd.env_remove(key);
                 }
             }
-            let child = cmd
-                .spawn()
-                .with_context(|| format!("starting {}", bin.display()))?;
+            let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
             let mut server = MotoServer { child, port, log };
             match server.wait_ready() {
                 Ok(()) => return Ok(server),
@@ -110,22 +107,13 @@ impl MotoServer {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "moto_server exited ({status}) before answering on port {}:\n{}",
-                    self.port,
-                    self.log()
-                );
+                bail!("moto_server exited ({status}) before answering on port {}:\n{}", self.port, self.log());
             }
             if http_answers(addr) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
-                    "moto_server did not answer on port {} within {:?}:\n{}",
-                    self.port,
-                    START_TIMEOUT,
-                    self.log()
-                );
+                bail!("moto_server did not answer on port {} within {:?}:\n{}", self.port, START_TIMEOUT, self.log());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -173,9 +161,7 @@ fn http_answers(addr: SocketAddr) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
+    if s.write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
         return false;
     }
     let mut head = [0u8; 12];
@@ -198,14 +184,8 @@ mod tests {
         let server = MotoServer::start()?;
         let kms = server.kms_client().await;
         let key = kms.create_key().send().await?;
-        let arn = key
-            .key_metadata()
-            .map(|m| m.arn().unwrap_or_default().to_string())
-            .unwrap_or_default();
-        assert!(
-            arn.starts_with(&format!("arn:aws:kms:{REGION}:{MOTO_ACCOUNT}:key/")),
-            "{arn}"
-        );
+        let arn = key.key_metadata().map(|m| m.arn().unwrap_or_default().to_string()).unwrap_or_default();
+        assert!(arn.starts_with(&format!("arn:aws:kms:{REGION}:{MOTO_ACCOUNT}:key/")), "{arn}");
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, server.port()));
         drop(server);
         assert!(!http_answers(addr), "moto still answers after drop");

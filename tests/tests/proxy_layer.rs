@@ -68,8 +68,22 @@ async fn objects_round_trip_and_are_ciphertext_upstream() {
     for (i, n) in [0usize, 1, 65536, 65537, 300_000].into_iter().enumerate() {
         let key = format!("o{i}");
         let pt = data(n);
-        let put = s.client.put_object().bucket("data").key(&key).body(ByteStream::from(pt.clone())).content_type("application/x-test").metadata("who", "me").send().await.expect("put");
-        assert_eq!(put.e_tag().map(|e| e.trim_matches('"').to_string()), Some(md5_hex(&pt)), "PUT answers the plaintext MD5");
+        let put = s
+            .client
+            .put_object()
+            .bucket("data")
+            .key(&key)
+            .body(ByteStream::from(pt.clone()))
+            .content_type("application/x-test")
+            .metadata("who", "me")
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(
+            put.e_tag().map(|e| e.trim_matches('"').to_string()),
+            Some(md5_hex(&pt)),
+            "PUT answers the plaintext MD5"
+        );
         assert_eq!(get(&s.client, &key, None).await, pt, "size {n}");
         let head = s.client.head_object().bucket("data").key(&key).send().await.expect("head");
         assert_eq!(head.content_length(), Some(n as i64));
@@ -86,7 +100,8 @@ async fn objects_round_trip_and_are_ciphertext_upstream() {
         }
     }
     let list = s.client.list_objects_v2().bucket("data").send().await.expect("list");
-    let sizes: Vec<(String, i64)> = list.contents().iter().map(|o| (o.key().unwrap().to_string(), o.size().unwrap())).collect();
+    let sizes: Vec<(String, i64)> =
+        list.contents().iter().map(|o| (o.key().unwrap().to_string(), o.size().unwrap())).collect();
     assert!(sizes.contains(&("o3".to_string(), 65537)), "{sizes:?}");
     let e = s.client.get_object().bucket("data").key("o1").range("bytes=5-").send().await.unwrap_err();
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(416));
@@ -103,16 +118,38 @@ async fn multipart_and_copy_through_the_proxy() {
     let mut md5s = Vec::new();
     for (i, chunk) in pt.chunks(part).enumerate().rev() {
         let n = i as i32 + 1;
-        let r = s.client.upload_part().bucket("data").key("mp").upload_id(&id).part_number(n).body(ByteStream::from(chunk.to_vec())).send().await.expect("part");
+        let r = s
+            .client
+            .upload_part()
+            .bucket("data")
+            .key("mp")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(chunk.to_vec()))
+            .send()
+            .await
+            .expect("part");
         assert_eq!(r.e_tag().map(|e| e.trim_matches('"').to_string()), Some(md5_hex(chunk)));
         parts.push(CompletedPart::builder().part_number(n).set_e_tag(r.e_tag().map(str::to_string)).build());
         md5s.push((n, md5_hex(chunk)));
     }
     parts.sort_by_key(|p| p.part_number());
-    let done = s.client.complete_multipart_upload().bucket("data").key("mp").upload_id(&id).multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build()).send().await.expect("complete");
+    let done = s
+        .client
+        .complete_multipart_upload()
+        .bucket("data")
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .expect("complete");
     assert!(done.e_tag().is_some_and(|e| e.ends_with("-3\"") || e.ends_with("-3")), "{:?}", done.e_tag());
     assert_eq!(get(&s.client, "mp", None).await, pt);
-    assert_eq!(get(&s.client, "mp", Some(&format!("bytes={}-{}", part - 10, part + 10))).await, pt[part - 10..=part + 10]);
+    assert_eq!(
+        get(&s.client, "mp", Some(&format!("bytes={}-{}", part - 10, part + 10))).await,
+        pt[part - 10..=part + 10]
+    );
     no_plaintext_window(&pt[..100_000], &std::fs::read(s.upstream.object_path("data", "mp")).unwrap());
 
     s.client.copy_object().bucket("data").key("mp-copy").copy_source("data/mp").send().await.expect("copy");
@@ -152,14 +189,40 @@ async fn refusals_store_nothing() {
     assert!(format!("{e:?}").contains("BadDigest"), "{e:?}");
     assert!(!s.upstream.object_path("data", "bad-crc").exists(), "nothing stored");
     // The right ones pass.
-    s.client.put_object().bucket("data").key("good").body(ByteStream::from(b"hello world".to_vec())).content_md5("XrY7u+Ae7tCTyyK7j1rNww==").send().await.expect("good md5");
+    s.client
+        .put_object()
+        .bucket("data")
+        .key("good")
+        .body(ByteStream::from(b"hello world".to_vec()))
+        .content_md5("XrY7u+Ae7tCTyyK7j1rNww==")
+        .send()
+        .await
+        .expect("good md5");
     // A wrong secret: 403.
     let bad = s3_client(&s._proxy.endpoint(), CLIENT_KEY, "wrong-secret");
     let e = bad.list_objects_v2().bucket("data").send().await.unwrap_err();
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(403));
     // Unsafe operations are refused, never passed through.
-    let e = s.client.get_object_attributes().bucket("data").key("x").object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize).send().await.unwrap_err();
+    let e = s
+        .client
+        .get_object_attributes()
+        .bucket("data")
+        .key("x")
+        .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(501));
-    let e = s.client.upload_part_copy().bucket("data").key("x").upload_id("u").part_number(1).copy_source("data/y").send().await.unwrap_err();
+    let e = s
+        .client
+        .upload_part_copy()
+        .bucket("data")
+        .key("x")
+        .upload_id("u")
+        .part_number(1)
+        .copy_source("data/y")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(501));
 }

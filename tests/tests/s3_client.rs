@@ -80,7 +80,15 @@ async fn round_trips_sizes_and_ranges() {
         for (i, n) in [0usize, 1, F - 1, F, F + 1, 3 * F + 7, 10 * 1024 * 1024].into_iter().enumerate() {
             let key = format!("dir/obj-{i}");
             let pt = data(n, i as u8);
-            c.put_object().bucket("bkt-one").key(&key).body(pt.clone()).content_type("text/plain").metadata("owner", "tests").send().await.unwrap();
+            c.put_object()
+                .bucket("bkt-one")
+                .key(&key)
+                .body(pt.clone())
+                .content_type("text/plain")
+                .metadata("owner", "tests")
+                .send()
+                .await
+                .unwrap();
             assert_eq!(get(&c, "bkt-one", &key, None).await.unwrap(), pt, "{name} {n}");
             let head = c.head_object().bucket("bkt-one").key(&key).send().await.unwrap();
             assert_eq!(head.content_length, n as u64);
@@ -89,7 +97,10 @@ async fn round_trips_sizes_and_ranges() {
             assert!(!head.headers.metadata.contains_key("s3seal-envelope"), "our metadata is hidden");
             assert_eq!(head.headers.content_type.as_deref(), Some("text/plain"));
             if n == 0 {
-                assert!(matches!(get(&c, "bkt-one", &key, Some("bytes=0-")).await, Err(Error::InvalidRange { length: 0 })));
+                assert!(matches!(
+                    get(&c, "bkt-one", &key, Some("bytes=0-")).await,
+                    Err(Error::InvalidRange { length: 0 })
+                ));
                 continue;
             }
             let cases = [
@@ -98,7 +109,11 @@ async fn round_trips_sizes_and_ranges() {
                 (format!("bytes=-{}", n.min(100)), n - n.min(100), n - 1),
                 ("bytes=0-0".to_string(), 0, 0),
                 (format!("bytes={}-{}", n.saturating_sub(2), n + 1000), n.saturating_sub(2), n - 1),
-                (format!("bytes={}-{}", (F - 3).min(n - 1), (F + 3).min(n - 1)), (F - 3).min(n - 1), (F + 3).min(n - 1)),
+                (
+                    format!("bytes={}-{}", (F - 3).min(n - 1), (F + 3).min(n - 1)),
+                    (F - 3).min(n - 1),
+                    (F + 3).min(n - 1),
+                ),
             ];
             for (r, a, b) in cases {
                 assert_eq!(get(&c, "bkt-one", &key, Some(&r)).await.unwrap(), pt[a..=b], "{name} size {n} range {r}");
@@ -108,7 +123,8 @@ async fn round_trips_sizes_and_ranges() {
         }
         // Listing reports plaintext sizes, with no extra requests.
         let list = c.list_objects_v2().bucket("bkt-one").prefix("dir/").send().await.unwrap();
-        let sizes: HashMap<String, i64> = list.contents().iter().map(|o| (o.key().unwrap().to_string(), o.size().unwrap())).collect();
+        let sizes: HashMap<String, i64> =
+            list.contents().iter().map(|o| (o.key().unwrap().to_string(), o.size().unwrap())).collect();
         assert_eq!(sizes["dir/obj-3"], F as i64, "{name}");
         assert_eq!(sizes["dir/obj-4"], F as i64 + 1);
         assert_eq!(sizes["dir/obj-0"], 0);
@@ -142,7 +158,12 @@ async fn multipart_out_of_order_and_ranges() {
         up.complete(parts).await.unwrap();
         assert_eq!(get(&c, "bkt-one", "mp", None).await.unwrap(), pt, "{name} whole");
         // Ranges: within part 2, across the part 1/2 and 3/4 boundaries, the tail.
-        for (a, b) in [(part + 10, part + 100), (part - 5, part + 5), (3 * part - F - 1, 3 * part + 100), (pt.len() - 7, pt.len() - 1)] {
+        for (a, b) in [
+            (part + 10, part + 100),
+            (part - 5, part + 5),
+            (3 * part - F - 1, 3 * part + 100),
+            (pt.len() - 7, pt.len() - 1),
+        ] {
             let r = format!("bytes={a}-{b}");
             assert_eq!(get(&c, "bkt-one", "mp", Some(&r)).await.unwrap(), pt[a..=b], "{name} {r}");
         }
@@ -173,7 +194,14 @@ async fn upload_streams_in_parallel_parts() {
         for n in [17usize, 5 * 1024 * 1024, 16 * 1024 * 1024 + 3] {
             let pt = data(n, 4);
             let reader = std::io::Cursor::new(pt.clone());
-            let out = c.upload().bucket("bkt-two").key("up").body(s3seal::s3::Body::from_reader(reader)).send().await.unwrap();
+            let out = c
+                .upload()
+                .bucket("bkt-two")
+                .key("up")
+                .body(s3seal::s3::Body::from_reader(reader))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(out.plaintext_length, n as u64);
             let got = get(&c, "bkt-two", "up", None).await.unwrap_or_else(|e| panic!("{} {n}: {e:?}", store.name()));
             assert_eq!(got, pt, "{} {n}", store.name());
@@ -184,7 +212,13 @@ async fn upload_streams_in_parallel_parts() {
         }
         // put_object without a length streams through the same path.
         let pt = data(6 * 1024 * 1024, 5);
-        c.put_object().bucket("bkt-two").key("unknown-len").body(s3seal::s3::Body::from_reader(std::io::Cursor::new(pt.clone()))).send().await.unwrap();
+        c.put_object()
+            .bucket("bkt-two")
+            .key("unknown-len")
+            .body(s3seal::s3::Body::from_reader(std::io::Cursor::new(pt.clone())))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(get(&c, "bkt-two", "unknown-len", None).await.unwrap(), pt);
     }
 }
@@ -202,7 +236,19 @@ async fn chacha_suite_and_copy() {
         c.copy_object().source("bkt-one", "src").bucket("bkt-two").key("elsewhere").send().await.unwrap();
         assert_eq!(get(&c, "bkt-one", "copy", None).await.unwrap(), pt);
         assert_eq!(get(&c, "bkt-two", "elsewhere", None).await.unwrap(), pt);
-        assert_eq!(c.head_object().bucket("bkt-two").key("elsewhere").send().await.unwrap().headers.metadata.get("m").map(String::as_str), Some("v"));
+        assert_eq!(
+            c.head_object()
+                .bucket("bkt-two")
+                .key("elsewhere")
+                .send()
+                .await
+                .unwrap()
+                .headers
+                .metadata
+                .get("m")
+                .map(String::as_str),
+            Some("v")
+        );
         c.delete_object().bucket("bkt-one").key("src").send().await.unwrap();
         assert!(get(&c, "bkt-one", "src", None).await.is_err());
         assert_eq!(get(&c, "bkt-one", "copy", Some("bytes=5-9")).await.unwrap(), pt[5..=9]);
@@ -230,7 +276,14 @@ async fn tampering_on_the_store_is_detected() {
         let store_raw = |key: &'static str, body: Vec<u8>, meta: HashMap<String, String>| {
             let raw = raw.clone();
             async move {
-                raw.put_object().bucket("bkt-one").key(key).body(body.into()).set_metadata(Some(meta)).send().await.unwrap();
+                raw.put_object()
+                    .bucket("bkt-one")
+                    .key(key)
+                    .body(body.into())
+                    .set_metadata(Some(meta))
+                    .send()
+                    .await
+                    .unwrap();
             }
         };
         let (body_a, meta_a) = fetch("a").await;

@@ -122,18 +122,16 @@ impl AeadKey {
                 ))
             }
             Backend::RustCrypto => match algorithm {
-                AeadAlgorithm::Aes128Gcm => Inner::Aes128(Box::new(
-                    aes_gcm::Aes128Gcm::new_from_slice(key).map_err(bad)?,
-                )),
-                AeadAlgorithm::Aes192Gcm => {
-                    Inner::Aes192(Box::new(Aes192Gcm::new_from_slice(key).map_err(bad)?))
+                AeadAlgorithm::Aes128Gcm => {
+                    Inner::Aes128(Box::new(aes_gcm::Aes128Gcm::new_from_slice(key).map_err(bad)?))
                 }
-                AeadAlgorithm::Aes256Gcm => Inner::Aes256(Box::new(
-                    aes_gcm::Aes256Gcm::new_from_slice(key).map_err(bad)?,
-                )),
-                AeadAlgorithm::ChaCha20Poly1305 => Inner::ChaCha(Box::new(
-                    chacha20poly1305::ChaCha20Poly1305::new_from_slice(key).map_err(bad)?,
-                )),
+                AeadAlgorithm::Aes192Gcm => Inner::Aes192(Box::new(Aes192Gcm::new_from_slice(key).map_err(bad)?)),
+                AeadAlgorithm::Aes256Gcm => {
+                    Inner::Aes256(Box::new(aes_gcm::Aes256Gcm::new_from_slice(key).map_err(bad)?))
+                }
+                AeadAlgorithm::ChaCha20Poly1305 => {
+                    Inner::ChaCha(Box::new(chacha20poly1305::ChaCha20Poly1305::new_from_slice(key).map_err(bad)?))
+                }
             },
         };
         Ok(Self { algorithm, inner })
@@ -174,10 +172,7 @@ impl AeadKey {
         in_out: &'a mut [u8],
         what: &'static str,
     ) -> Result<&'a mut [u8]> {
-        let ct_len = in_out
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(Error::Truncated("ciphertext shorter than its tag"))?;
+        let ct_len = in_out.len().checked_sub(TAG_LEN).ok_or(Error::Truncated("ciphertext shorter than its tag"))?;
         let fail = |_| Error::Authentication(what);
         match &self.inner {
             Inner::AwsLc(k) => {
@@ -243,11 +238,16 @@ impl AeadKey {
     /// Decrypts `ciphertext_and_tag` into `out`, which must be exactly the
     /// ciphertext's length. On failure `out` holds unspecified bytes that
     /// must not be used.
-    pub fn open_to(&self, nonce: &Nonce, aad: &[u8], ciphertext_and_tag: &[u8], out: &mut [u8], what: &'static str) -> Result<()> {
-        let ct_len = ciphertext_and_tag
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(Error::Truncated("ciphertext shorter than its tag"))?;
+    pub fn open_to(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+        out: &mut [u8],
+        what: &'static str,
+    ) -> Result<()> {
+        let ct_len =
+            ciphertext_and_tag.len().checked_sub(TAG_LEN).ok_or(Error::Truncated("ciphertext shorter than its tag"))?;
         if out.len() != ct_len {
             return Err(Error::Crypto("open_to: output length"));
         }
@@ -285,9 +285,17 @@ impl AeadKey {
 
     /// Appends the plaintext of `ciphertext_and_tag` to `out` if it
     /// authenticates; leaves `out` unchanged otherwise.
-    pub fn open_append(&self, nonce: &Nonce, aad: &[u8], ciphertext_and_tag: &[u8], out: &mut Vec<u8>, what: &'static str) -> Result<()> {
+    pub fn open_append(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+        out: &mut Vec<u8>,
+        what: &'static str,
+    ) -> Result<()> {
         let start = out.len();
-        let n = ciphertext_and_tag.len().checked_sub(TAG_LEN).ok_or(Error::Truncated("ciphertext shorter than its tag"))?;
+        let n =
+            ciphertext_and_tag.len().checked_sub(TAG_LEN).ok_or(Error::Truncated("ciphertext shorter than its tag"))?;
         out.resize(start + n, 0);
         let r = self.open_to(nonce, aad, ciphertext_and_tag, &mut out[start..], what);
         if r.is_err() {
@@ -299,7 +307,14 @@ impl AeadKey {
 
 /// Seals `plaintext` with a one-off key, returning ciphertext || tag.
 /// Used for key wrapping, where the key is used once.
-pub fn seal(backend: Backend, alg: AeadAlgorithm, key: &[u8], nonce: &Nonce, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+pub fn seal(
+    backend: Backend,
+    alg: AeadAlgorithm,
+    key: &[u8],
+    nonce: &Nonce,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     let k = AeadKey::new(backend, alg, key)?;
     let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
@@ -330,12 +345,8 @@ pub fn open(
 mod tests {
     use super::*;
 
-    const ALGS: [AeadAlgorithm; 4] = [
-        AeadAlgorithm::Aes128Gcm,
-        AeadAlgorithm::Aes192Gcm,
-        AeadAlgorithm::Aes256Gcm,
-        AeadAlgorithm::ChaCha20Poly1305,
-    ];
+    const ALGS: [AeadAlgorithm; 4] =
+        [AeadAlgorithm::Aes128Gcm, AeadAlgorithm::Aes192Gcm, AeadAlgorithm::Aes256Gcm, AeadAlgorithm::ChaCha20Poly1305];
 
     #[test]
     fn backends_agree_and_detect_tampering() {

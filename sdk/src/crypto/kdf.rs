@@ -26,8 +26,7 @@ where
 {
     let hk = Hkdf::<H>::new(salt, ikm);
     let mut okm = Zeroizing::new(vec![0u8; len]);
-    hk.expand_multi_info(info, &mut okm)
-        .map_err(|_| Error::Crypto("HKDF output too long"))?;
+    hk.expand_multi_info(info, &mut okm).map_err(|_| Error::Crypto("HKDF output too long"))?;
     Ok(okm)
 }
 

@@ -82,8 +82,12 @@ impl SigningKey {
     pub fn from_bytes(alg: SignatureAlgorithm, scalar: &[u8]) -> Result<Self> {
         let bad = |_| Error::InvalidKey("not a valid ECDSA private scalar".into());
         Ok(match alg {
-            SignatureAlgorithm::EcdsaP256Sha256 => SigningKey::P256(p256::ecdsa::SigningKey::from_slice(scalar).map_err(bad)?),
-            SignatureAlgorithm::EcdsaP384Sha384 => SigningKey::P384(p384::ecdsa::SigningKey::from_slice(scalar).map_err(bad)?),
+            SignatureAlgorithm::EcdsaP256Sha256 => {
+                SigningKey::P256(p256::ecdsa::SigningKey::from_slice(scalar).map_err(bad)?)
+            }
+            SignatureAlgorithm::EcdsaP384Sha384 => {
+                SigningKey::P384(p384::ecdsa::SigningKey::from_slice(scalar).map_err(bad)?)
+            }
         })
     }
 
@@ -179,12 +183,12 @@ impl Verifier {
     pub fn verify(self, der: &[u8]) -> Result<()> {
         let digest = self.hash.finish();
         let ok = match &self.key {
-            VerifyingKey::P256(k) => p256::ecdsa::Signature::from_der(der)
-                .ok()
-                .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
-            VerifyingKey::P384(k) => p384::ecdsa::Signature::from_der(der)
-                .ok()
-                .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
+            VerifyingKey::P256(k) => {
+                p256::ecdsa::Signature::from_der(der).ok().is_some_and(|s| k.verify_prehash(&digest, &s).is_ok())
+            }
+            VerifyingKey::P384(k) => {
+                p384::ecdsa::Signature::from_der(der).ok().is_some_and(|s| k.verify_prehash(&digest, &s).is_ok())
+            }
         };
         if ok { Ok(()) } else { Err(Error::BadSignature) }
     }

@@ -82,20 +82,9 @@ impl KmsArn {
     /// Parses a valid AWS KMS ARN; anything else gives `None`.
     pub fn parse(s: &str) -> Option<Self> {
         let mut parts = s.splitn(6, ':');
-        let (arn, partition, service, region, account, resource) = (
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-        );
-        if arn != "arn"
-            || partition.is_empty()
-            || service != "kms"
-            || region.is_empty()
-            || account.is_empty()
-        {
+        let (arn, partition, service, region, account, resource) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if arn != "arn" || partition.is_empty() || service != "kms" || region.is_empty() || account.is_empty() {
             return None;
         }
         let (resource_type, resource_id) = resource.split_once('/')?;
@@ -121,9 +110,7 @@ impl KmsArn {
 /// an alias (`alias/name`) or a key id.
 fn check_identifier(id: &str) -> Result<()> {
     if id.is_empty() {
-        return Err(Error::InvalidKey(
-            "the AWS KMS key identifier is empty".into(),
-        ));
+        return Err(Error::InvalidKey("the AWS KMS key identifier is empty".into()));
     }
     if id.starts_with("arn:") && KmsArn::parse(id).is_none() {
         return Err(Error::InvalidKey(format!(
@@ -194,12 +181,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Turns an `aws-sdk-kms` error into an error a user can act on.
-fn kms_failure<E, R>(
-    operation: &'static str,
-    key: &str,
-    where_: &str,
-    err: SdkError<E, R>,
-) -> Failure
+fn kms_failure<E, R>(operation: &'static str, key: &str, where_: &str, err: SdkError<E, R>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
@@ -255,9 +237,7 @@ where
                 | "LimitExceededException"
                 | "ServiceUnavailableException" => {
                     transient = true;
-                    format!(
-                        "KMS is unavailable or throttling requests: {code}{said}; try again later"
-                    )
+                    format!("KMS is unavailable or throttling requests: {code}{said}; try again later")
                 }
                 _ => format!("{code}{said}"),
             }
@@ -271,14 +251,8 @@ where
                 transient = true;
                 format!("could not reach KMS at {where_}: {}", root_cause(ce))
             }
-            Some(ce) => format!(
-                "could not send the request to KMS at {where_}: {}",
-                chain(ce)
-            ),
-            None => format!(
-                "could not send the request to KMS at {where_}: {}",
-                chain(&err)
-            ),
+            Some(ce) => format!("could not send the request to KMS at {where_}: {}", chain(ce)),
+            None => format!("could not send the request to KMS at {where_}: {}", chain(&err)),
         },
         SdkError::TimeoutError(_) => {
             transient = true;
@@ -286,10 +260,7 @@ where
         }
         SdkError::ResponseError(_) => {
             transient = true;
-            format!(
-                "could not understand the response of KMS at {where_}: {}",
-                chain(&err)
-            )
+            format!("could not understand the response of KMS at {where_}: {}", chain(&err))
         }
         SdkError::ConstructionFailure(_) => format!(
             "could not build the request (is a region configured, are credentials \
@@ -298,17 +269,11 @@ where
         ),
         _ => chain(&err),
     };
-    Failure {
-        error: Error::Kms { operation, message },
-        transient,
-    }
+    Failure { error: Error::Kms { operation, message }, transient }
 }
 
 fn bad_response(operation: &'static str, message: String) -> Failure {
-    Failure {
-        error: Error::Kms { operation, message },
-        transient: false,
-    }
+    Failure { error: Error::Kms { operation, message }, transient: false }
 }
 
 fn kms_context(ctx: &EncryptionContext) -> HashMap<String, String> {
@@ -331,11 +296,7 @@ struct Unwrapped {
 
 impl Kms {
     fn new(client: aws_sdk_kms::Client) -> Self {
-        Self {
-            client,
-            grant_tokens: Vec::new(),
-            runtime: Handle::try_current().ok(),
-        }
+        Self { client, grant_tokens: Vec::new(), runtime: Handle::try_current().ok() }
     }
 
     fn grant_tokens(&self) -> Option<Vec<String>> {
@@ -364,8 +325,7 @@ impl Kms {
                 Err(_) => Err(Failure {
                     error: Error::Kms {
                         operation,
-                        message: "the KMS call was cancelled: the Tokio runtime of the keyring is shutting down"
-                            .into(),
+                        message: "the KMS call was cancelled: the Tokio runtime of the keyring is shutting down".into(),
                     },
                     transient: true,
                 }),
@@ -390,8 +350,7 @@ impl Kms {
         ctx: &EncryptionContext,
     ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>, String), Failure> {
         const OP: &str = "GenerateDataKey";
-        let n = i32::try_from(len)
-            .map_err(|_| bad_response(OP, format!("a {len}-byte data key is too long")))?;
+        let n = i32::try_from(len).map_err(|_| bad_response(OP, format!("a {len}-byte data key is too long")))?;
         let seen = SeenUrl::default();
         let fallback = self.fallback_where();
         let key = key_id.to_string();
@@ -404,21 +363,16 @@ impl Kms {
             .set_grant_tokens(self.grant_tokens())
             .customize()
             .interceptor(seen.clone());
-        let out = self
-            .run(OP, async move {
-                req.send()
-                    .await
-                    .map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
+        let out =
+            self.run(OP, async move {
+                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
             })
             .await?;
         let plaintext = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
         if plaintext.len() != len {
             return Err(bad_response(
                 OP,
-                format!(
-                    "KMS returned a {}-byte data key, the algorithm suite needs {len}",
-                    plaintext.len()
-                ),
+                format!("KMS returned a {}-byte data key, the algorithm suite needs {len}", plaintext.len()),
             ));
         }
         let ciphertext = out
@@ -450,11 +404,9 @@ impl Kms {
             .set_grant_tokens(self.grant_tokens())
             .customize()
             .interceptor(seen.clone());
-        let out = self
-            .run(OP, async move {
-                req.send()
-                    .await
-                    .map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
+        let out =
+            self.run(OP, async move {
+                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
             })
             .await?;
         let ciphertext = out
@@ -467,12 +419,7 @@ impl Kms {
     }
 
     /// `Decrypt` with `KeyId` set.
-    async fn decrypt(
-        &self,
-        key_id: &str,
-        ciphertext: &[u8],
-        ctx: &EncryptionContext,
-    ) -> Result<Unwrapped, Failure> {
+    async fn decrypt(&self, key_id: &str, ciphertext: &[u8], ctx: &EncryptionContext) -> Result<Unwrapped, Failure> {
         const OP: &str = "Decrypt";
         let seen = SeenUrl::default();
         let fallback = self.fallback_where();
@@ -486,11 +433,9 @@ impl Kms {
             .set_grant_tokens(self.grant_tokens())
             .customize()
             .interceptor(seen.clone());
-        let out = self
-            .run(OP, async move {
-                req.send()
-                    .await
-                    .map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
+        let out =
+            self.run(OP, async move {
+                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
             })
             .await?;
         Ok(Unwrapped {
@@ -507,9 +452,7 @@ impl Kms {
         edk: &EncryptedDataKey,
         materials: &DecryptionMaterials,
     ) -> Result<DataKey, Failure> {
-        let mut out = self
-            .decrypt(key_arn, &edk.ciphertext, &materials.encryption_context)
-            .await?;
+        let mut out = self.decrypt(key_arn, &edk.ciphertext, &materials.encryption_context).await?;
         if out.key_id.as_deref() != Some(key_arn) {
             return Err(bad_response(
                 "Decrypt",
@@ -523,10 +466,7 @@ impl Kms {
         if out.plaintext.len() != want {
             return Err(bad_response(
                 "Decrypt",
-                format!(
-                    "KMS returned a {}-byte data key, the algorithm suite needs {want}",
-                    out.plaintext.len()
-                ),
+                format!("KMS returned a {}-byte data key, the algorithm suite needs {want}", out.plaintext.len()),
             ));
         }
         Ok(DataKey::new(std::mem::take(&mut *out.plaintext)))
@@ -540,10 +480,7 @@ fn response_key_arn(operation: &'static str, key_id: Option<String>) -> Result<S
         Some(k) if KmsArn::parse(&k).is_some_and(|a| a.is_key()) => Ok(k),
         other => Err(bad_response(
             operation,
-            format!(
-                "the response KeyId {:?} is not a KMS key ARN",
-                other.unwrap_or_default()
-            ),
+            format!("the response KeyId {:?} is not a KMS key ARN", other.unwrap_or_default()),
         )),
     }
 }
@@ -580,11 +517,7 @@ struct Attempts {
 
 impl Attempts {
     fn failed(&mut self, keyring: &str, f: Failure) {
-        self.all_transient = if self.tried == 0 {
-            f.transient
-        } else {
-            self.all_transient && f.transient
-        };
+        self.all_transient = if self.tried == 0 { f.transient } else { self.all_transient && f.transient };
         self.tried += 1;
         self.notes.push(format!("{keyring}: {}", f.error));
         if f.transient && self.first_transient.is_none() {
@@ -605,10 +538,7 @@ impl Attempts {
         if self.notes.is_empty() {
             self.notes.push(keyring.to_string());
         }
-        Error::NoDecryptableKey(NoKeyDetails {
-            message_keys: Vec::new(),
-            attempts: self.notes,
-        })
+        Error::NoDecryptableKey(NoKeyDetails { message_keys: Vec::new(), attempts: self.notes })
     }
 }
 
@@ -650,10 +580,7 @@ impl KmsKeyring {
     /// ARN), called through `client`. An invalid identifier (empty, or a
     /// malformed ARN) is reported by the first operation.
     pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
-        Self {
-            key_id: key_id.into(),
-            kms: Kms::new(client),
-        }
+        Self { key_id: key_id.into(), kms: Kms::new(client) }
     }
 
     /// Sends these grant tokens with every KMS call.
@@ -690,24 +617,13 @@ impl Keyring for KmsKeyring {
                     .map_err(|f| f.error)?;
                 tracing::debug!(key = %arn, "KMS generated a data key");
                 materials.data_key = Some(DataKey::new(std::mem::take(&mut *plaintext)));
-                EncryptedDataKey {
-                    provider_id: PROVIDER_ID.into(),
-                    provider_info: arn.into_bytes(),
-                    ciphertext,
-                }
+                EncryptedDataKey { provider_id: PROVIDER_ID.into(), provider_info: arn.into_bytes(), ciphertext }
             }
             Some(dk) => {
-                let (ciphertext, arn) = self
-                    .kms
-                    .encrypt(&self.key_id, dk.as_bytes(), ctx)
-                    .await
-                    .map_err(|f| f.error)?;
+                let (ciphertext, arn) =
+                    self.kms.encrypt(&self.key_id, dk.as_bytes(), ctx).await.map_err(|f| f.error)?;
                 tracing::debug!(key = %arn, "KMS encrypted the data key");
-                EncryptedDataKey {
-                    provider_id: PROVIDER_ID.into(),
-                    provider_info: arn.into_bytes(),
-                    ciphertext,
-                }
+                EncryptedDataKey { provider_id: PROVIDER_ID.into(), provider_info: arn.into_bytes(), ciphertext }
             }
         };
         materials.encrypted_data_keys.push(edk);
@@ -787,10 +703,7 @@ impl fmt::Debug for KmsDiscoveryKeyring {
 impl KmsDiscoveryKeyring {
     /// A discovery keyring calling KMS through `client`.
     pub fn new(client: aws_sdk_kms::Client) -> Self {
-        Self {
-            kms: Kms::new(client),
-            filter: None,
-        }
+        Self { kms: Kms::new(client), filter: None }
     }
 
     /// Only decrypts data keys wrapped under keys of `partition` (`aws`,
@@ -825,20 +738,13 @@ impl KmsDiscoveryKeyring {
     fn excluded(&self, arn: &KmsArn) -> Option<String> {
         let f = self.filter.as_ref()?;
         if f.partition != arn.partition {
-            return Some(format!(
-                "partition {:?} is not the filter's {:?}",
-                arn.partition, f.partition
-            ));
+            return Some(format!("partition {:?} is not the filter's {:?}", arn.partition, f.partition));
         }
         if !f.accounts.contains(&arn.account) {
             return Some(format!(
                 "account {} is not one the filter allows ({})",
                 arn.account,
-                if f.accounts.is_empty() {
-                    "none".into()
-                } else {
-                    f.accounts.join(", ")
-                }
+                if f.accounts.is_empty() { "none".into() } else { f.accounts.join(", ") }
             ));
         }
         None
@@ -869,9 +775,7 @@ impl Keyring for KmsDiscoveryKeyring {
                 continue;
             };
             if let Some(why) = self.excluded(&arn) {
-                attempts
-                    .notes
-                    .push(format!("{me}: skipped key {arn_str}: {why}"));
+                attempts.notes.push(format!("{me}: skipped key {arn_str}: {why}"));
                 continue;
             }
             match self.kms.unwrap_edk(arn_str, edk, &materials).await {
@@ -904,11 +808,7 @@ mod tests {
         assert_eq!(a.account, "123456789012");
         assert_eq!(a.resource_id, "ab-cd/ef");
         assert!(a.is_key());
-        assert!(
-            !KmsArn::parse("arn:aws:kms:us-east-1:1:alias/x")
-                .unwrap()
-                .is_key()
-        );
+        assert!(!KmsArn::parse("arn:aws:kms:us-east-1:1:alias/x").unwrap().is_key());
         for bad in [
             "",
             "1234abcd",

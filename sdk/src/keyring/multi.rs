@@ -60,7 +60,11 @@ impl Keyring for MultiKeyring {
         Ok(materials)
     }
 
-    async fn on_decrypt(&self, materials: DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<DecryptionMaterials> {
+    async fn on_decrypt(
+        &self,
+        materials: DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<DecryptionMaterials> {
         if materials.data_key.is_some() {
             return Err(crate::keyring::already_has_key(&self.describe()));
         }

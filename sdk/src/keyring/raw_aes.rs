@@ -48,16 +48,20 @@ impl RawAesKeyring {
             24 => AeadAlgorithm::Aes192Gcm,
             32 => AeadAlgorithm::Aes256Gcm,
             n => {
-                return Err(Error::InvalidKey(format!(
-                    "a raw AES wrapping key must be 16, 24 or 32 bytes, got {n}"
-                )));
+                return Err(Error::InvalidKey(format!("a raw AES wrapping key must be 16, 24 or 32 bytes, got {n}")));
             }
         };
         let namespace = namespace.into();
         if namespace == crate::keyring::kms::PROVIDER_ID {
             return Err(Error::InvalidKey("the namespace \"aws-kms\" is reserved".into()));
         }
-        Ok(Self { namespace, name: name.into(), key: Zeroizing::new(key.to_vec()), algorithm, backend: Backend::default() })
+        Ok(Self {
+            namespace,
+            name: name.into(),
+            key: Zeroizing::new(key.to_vec()),
+            algorithm,
+            backend: Backend::default(),
+        })
     }
 
     /// Uses `backend` for wrapping (both give identical bytes).
@@ -103,7 +107,11 @@ impl Keyring for RawAesKeyring {
         Ok(materials)
     }
 
-    async fn on_decrypt(&self, mut materials: DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<DecryptionMaterials> {
+    async fn on_decrypt(
+        &self,
+        mut materials: DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<DecryptionMaterials> {
         if materials.data_key.is_some() {
             return Err(already_has_key(&self.describe()));
         }
@@ -111,16 +119,16 @@ impl Keyring for RawAesKeyring {
         let mut attempts = Vec::new();
         for edk in edks {
             let Some(iv) = self.matches(edk) else { continue };
-            match aead::open(self.backend, self.algorithm, &self.key, &iv, &aad, &edk.ciphertext, "raw AES key unwrap") {
+            match aead::open(self.backend, self.algorithm, &self.key, &iv, &aad, &edk.ciphertext, "raw AES key unwrap")
+            {
                 Ok(k) if k.len() == materials.suite.data_key_len() => {
                     materials.data_key = Some(DataKey::new(k.to_vec()));
                     return Ok(materials);
                 }
                 Ok(_) => attempts.push(format!("{}: unwrapped key has the wrong length", self.describe())),
-                Err(_) => attempts.push(format!(
-                    "{}: the key or the encryption context does not match",
-                    self.describe()
-                )),
+                Err(_) => {
+                    attempts.push(format!("{}: the key or the encryption context does not match", self.describe()))
+                }
             }
         }
         if attempts.is_empty() {

@@ -86,7 +86,12 @@ fn pem_der(pem_text: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>)> {
 impl RawRsaKeyring {
     /// A keyring from a PEM key: `PUBLIC KEY` / `RSA PUBLIC KEY` (encrypt
     /// only) or `PRIVATE KEY` / `RSA PRIVATE KEY` (encrypt and decrypt).
-    pub fn from_pem(namespace: impl Into<String>, name: impl Into<String>, pem_text: &[u8], padding: RsaPadding) -> Result<Self> {
+    pub fn from_pem(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        pem_text: &[u8],
+        padding: RsaPadding,
+    ) -> Result<Self> {
         let (tag, der) = pem_der(pem_text)?;
         let rejected = |e: aws_lc_rs::error::KeyRejected| Error::InvalidKey(format!("RSA key rejected: {e}"));
         let (public, private) = match tag.as_str() {
@@ -127,7 +132,9 @@ impl RawRsaKeyring {
     fn unwrap_key(&self, private: &PrivateDecryptingKey, ct: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         let mut out = Zeroizing::new(vec![0u8; private.key_size_bytes()]);
         let n = match self.padding.oaep() {
-            Some(alg) => OaepPrivateDecryptingKey::new(private.clone()).ok()?.decrypt(alg, ct, &mut out, None).ok()?.len(),
+            Some(alg) => {
+                OaepPrivateDecryptingKey::new(private.clone()).ok()?.decrypt(alg, ct, &mut out, None).ok()?.len()
+            }
             None => Pkcs1PrivateDecryptingKey::new(private.clone()).ok()?.decrypt(ct, &mut out).ok()?.len(),
         };
         out.truncate(n);
@@ -177,7 +184,11 @@ impl Keyring for RawRsaKeyring {
         Ok(materials)
     }
 
-    async fn on_decrypt(&self, mut materials: DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<DecryptionMaterials> {
+    async fn on_decrypt(
+        &self,
+        mut materials: DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<DecryptionMaterials> {
         if materials.data_key.is_some() {
             return Err(already_has_key(&self.describe()));
         }

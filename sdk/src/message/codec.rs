@@ -28,7 +28,11 @@ impl<'a> Reader<'a> {
 
     /// The next `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(Error::Truncated("field runs past the end of the input"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or(Error::Truncated("field runs past the end of the input"))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)

@@ -61,7 +61,12 @@ impl BodyDecryptor {
     /// Checks the key commitment and the header tag with `materials`, and
     /// prepares to decrypt the body. `max_non_framed` bounds the memory a
     /// legacy non-framed body may take.
-    pub fn new(header: &Header, materials: &DecryptionMaterials, backend: Backend, max_non_framed: u64) -> Result<Self> {
+    pub fn new(
+        header: &Header,
+        materials: &DecryptionMaterials,
+        backend: Backend,
+        max_non_framed: u64,
+    ) -> Result<Self> {
         if materials.suite != header.suite {
             return Err(Error::Crypto("materials are for another suite"));
         }
@@ -85,7 +90,9 @@ impl BodyDecryptor {
                 v.update(&header.to_bytes());
                 Some(v)
             }
-            (Some(_), None) => return Err(Error::EncryptionContext("signed message without a verification key".into())),
+            (Some(_), None) => {
+                return Err(Error::EncryptionContext("signed message without a verification key".into()));
+            }
             (None, _) => None,
         };
         let frame_len = usize::try_from(header.frame_length).map_err(|_| Error::malformed("frame length too large"))?;
@@ -216,7 +223,14 @@ impl BodyDecryptor {
         }
     }
 
-    fn open_into(&mut self, kind: BodyKind, seq: u32, nonce: &[u8; 12], ct_and_tag: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn open_into(
+        &mut self,
+        kind: BodyKind,
+        seq: u32,
+        nonce: &[u8; 12],
+        ct_and_tag: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let len = (ct_and_tag.len() - TAG_LEN) as u64;
         body_aad(&mut self.aad, &self.message_id, kind, seq, len);
         let what = match kind {

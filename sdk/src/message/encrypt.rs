@@ -67,24 +67,17 @@ impl MessageEncryptor {
             Vec::new()
         };
         let key = AeadKey::new(backend, suite.aead(), &derived)?;
-        let (stored, auth_only): (context::EncryptionContext, context::EncryptionContext) = materials
-            .encryption_context
-            .into_iter()
-            .partition(|(k, _)| !materials.required_context_keys.contains(k));
-        let mut header = Header::build(
-            suite,
-            message_id,
-            stored,
-            materials.encrypted_data_keys,
-            frame_length,
-            suite_data,
-        )?;
+        let (stored, auth_only): (context::EncryptionContext, context::EncryptionContext) =
+            materials.encryption_context.into_iter().partition(|(k, _)| !materials.required_context_keys.contains(k));
+        let mut header =
+            Header::build(suite, message_id, stored, materials.encrypted_data_keys, frame_length, suite_data)?;
         let mut aad = header.body_bytes().to_vec();
         aad.extend_from_slice(&context::serialize(&auth_only)?);
         let tag = key.seal_in_place(&header.header_iv, &aad, &mut [])?;
         header.set_auth_tag(tag);
         let signer = materials.signing_key.map(Signer::new);
-        let frame_len = usize::try_from(frame_length).map_err(|_| Error::InvalidParameter("frame length too large".into()))?;
+        let frame_len =
+            usize::try_from(frame_length).map_err(|_| Error::InvalidParameter("frame length too large".into()))?;
         Ok(Self {
             header,
             header_pending: true,

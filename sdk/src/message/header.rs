@@ -176,7 +176,11 @@ impl Header {
                 }
             }
             2 => {}
-            v => return Err(Error::malformed(format!("unknown message format version {v} (is this an encrypted message?)"))),
+            v => {
+                return Err(Error::malformed(format!(
+                    "unknown message format version {v} (is this an encrypted message?)"
+                )));
+            }
         }
         let suite = AlgorithmSuite::from_id(r.u16()?)?;
         if suite.message_format_version() != version {
@@ -216,7 +220,9 @@ impl Header {
         }
         let frame_length = r.u32()?;
         match content_type {
-            ContentType::Framed if frame_length == 0 => return Err(Error::malformed("framed message with frame length 0")),
+            ContentType::Framed if frame_length == 0 => {
+                return Err(Error::malformed("framed message with frame length 0"));
+            }
             ContentType::NonFramed if frame_length != 0 => {
                 return Err(Error::malformed("non-framed message with a non-zero frame length"));
             }

@@ -26,7 +26,13 @@ impl PartEncryptor {
     /// end-of-object flag. With `expected_len` (the part's plaintext
     /// length) frames are sealed straight from the input; without it, a
     /// full frame is held back until more input shows it is not the last.
-    pub fn new(key: Arc<ObjectKey>, part: u32, frame_length: u32, last_of_object: bool, expected_len: Option<u64>) -> Result<Self> {
+    pub fn new(
+        key: Arc<ObjectKey>,
+        part: u32,
+        frame_length: u32,
+        last_of_object: bool,
+        expected_len: Option<u64>,
+    ) -> Result<Self> {
         if frame_length == 0 {
             return Err(Error::InvalidParameter("frame length must be at least 1".into()));
         }
@@ -49,10 +55,8 @@ impl PartEncryptor {
     fn seal(&mut self, plaintext: &[u8], flags: u32, out: &mut Vec<u8>) -> Result<()> {
         self.key.seal_frame_append(self.part, self.index, flags, plaintext, out)?;
         self.sealed += plaintext.len() as u64;
-        self.index = self
-            .index
-            .checked_add(1)
-            .ok_or_else(|| Error::InvalidParameter("part has too many frames".into()))?;
+        self.index =
+            self.index.checked_add(1).ok_or_else(|| Error::InvalidParameter("part has too many frames".into()))?;
         Ok(())
     }
 

@@ -196,7 +196,17 @@ impl Envelope {
         if !r.is_empty() {
             return Err(Error::malformed("trailing bytes after the object envelope"));
         }
-        Ok(Self { suite, flags, frame_length, part_frames, message_id, encryption_context, encrypted_data_keys, commitment, tag })
+        Ok(Self {
+            suite,
+            flags,
+            frame_length,
+            part_frames,
+            message_id,
+            encryption_context,
+            encrypted_data_keys,
+            commitment,
+            tag,
+        })
     }
 
     /// The metadata value: base64 of the envelope.
@@ -206,9 +216,8 @@ impl Envelope {
 
     /// Parses a metadata value.
     pub fn from_metadata_value(value: &str) -> Result<Self> {
-        let bytes = B64
-            .decode(value.trim())
-            .map_err(|_| Error::malformed("object envelope metadata is not valid base64"))?;
+        let bytes =
+            B64.decode(value.trim()).map_err(|_| Error::malformed("object envelope metadata is not valid base64"))?;
         Self::parse(&bytes)
     }
 
@@ -282,10 +291,8 @@ impl SealedObject {
         let data_key = materials.data_key.clone().ok_or(Error::Crypto("materials without a data key"))?;
         let message_id = random::array::<32>()?;
         let (key, commitment) = ObjectKey::derive(new.suite, data_key.as_bytes(), &message_id, backend)?;
-        let (auth_only, stored): (EncryptionContext, EncryptionContext) = materials
-            .encryption_context
-            .into_iter()
-            .partition(|(k, _)| materials.required_context_keys.contains(k));
+        let (auth_only, stored): (EncryptionContext, EncryptionContext) =
+            materials.encryption_context.into_iter().partition(|(k, _)| materials.required_context_keys.contains(k));
         let mut envelope = Envelope {
             suite: new.suite,
             flags: new.flags,

@@ -59,7 +59,12 @@ impl std::fmt::Debug for ObjectKey {
 
 impl ObjectKey {
     /// Derives the object key and its commitment from a data key.
-    pub fn derive(suite: ObjectSuite, data_key: &[u8], message_id: &[u8; 32], backend: Backend) -> Result<(Self, [u8; 32])> {
+    pub fn derive(
+        suite: ObjectSuite,
+        data_key: &[u8],
+        message_id: &[u8; 32],
+        backend: Backend,
+    ) -> Result<(Self, [u8; 32])> {
         let k: Zeroizing<Vec<u8>> = kdf::hkdf_sha512(message_id, data_key, &[KEY_LABEL, &[suite.id()]], 32)?;
         let c = kdf::hkdf_sha512(message_id, data_key, &[COMMIT_LABEL], 32)?;
         let mut commitment = [0u8; 32];
@@ -78,7 +83,14 @@ impl ObjectKey {
     }
 
     /// Appends the sealed frame (ciphertext || tag) to `out`.
-    pub fn seal_frame_append(&self, part: u32, index: u32, flags: u32, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    pub fn seal_frame_append(
+        &self,
+        part: u32,
+        index: u32,
+        flags: u32,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         self.key.seal_append(&frame_nonce(part, index, flags), &[], plaintext, out)
     }
 

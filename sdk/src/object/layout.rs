@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(ByteRange::Suffix(0).resolve(10), None);
         assert_eq!(ByteRange::From(0).resolve(0), None);
         let s = frames_for_range(70, 130, 200, 64).unwrap();
-        assert_eq!((s.first_frame, s.last_frame, s.ciphertext_first, s.ciphertext_last, s.skip, s.len), (1, 2, 80, 239, 6, 61));
+        assert_eq!(
+            (s.first_frame, s.last_frame, s.ciphertext_first, s.ciphertext_last, s.skip, s.len),
+            (1, 2, 80, 239, 6, 61)
+        );
         let s = frames_for_range(190, 199, 200, 64).unwrap();
         assert_eq!((s.first_frame, s.last_frame, s.ciphertext_first, s.ciphertext_last), (2, 3, 160, 263));
         assert_eq!(ciphertext_len(200, 64), 264);

@@ -84,7 +84,10 @@ impl http_body::Body for ChannelBody {
     type Data = Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
         match ready!(self.rx.poll_recv(cx)) {
             Some(Ok(b)) => Poll::Ready(Some(Ok(Frame::data(b)))),
             Some(Err(e)) => Poll::Ready(Some(Err(Box::new(e)))),
@@ -151,17 +154,40 @@ pub struct ObjectBody {
 
 impl std::fmt::Debug for ObjectBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectBody").field("remaining", &self.remaining).field("encrypted", &self.dec.is_some()).finish()
+        f.debug_struct("ObjectBody")
+            .field("remaining", &self.remaining)
+            .field("encrypted", &self.dec.is_some())
+            .finish()
     }
 }
 
 impl ObjectBody {
     pub(crate) fn decrypting(inner: Pin<Box<dyn AsyncRead + Send>>, dec: FrameDecryptor, skip: u64, len: u64) -> Self {
-        Self { inner, dec: Some(dec), chunk: Vec::new(), out: Vec::new(), pos: 0, skip, remaining: len, done: false, failed: false }
+        Self {
+            inner,
+            dec: Some(dec),
+            chunk: Vec::new(),
+            out: Vec::new(),
+            pos: 0,
+            skip,
+            remaining: len,
+            done: false,
+            failed: false,
+        }
     }
 
     pub(crate) fn plain(inner: Pin<Box<dyn AsyncRead + Send>>, len: u64) -> Self {
-        Self { inner, dec: None, chunk: Vec::new(), out: Vec::new(), pos: 0, skip: 0, remaining: len, done: false, failed: false }
+        Self {
+            inner,
+            dec: None,
+            chunk: Vec::new(),
+            out: Vec::new(),
+            pos: 0,
+            skip: 0,
+            remaining: len,
+            done: false,
+            failed: false,
+        }
     }
 
     /// Reads the whole body into memory.
@@ -191,11 +217,7 @@ impl ObjectBody {
             Some(dec) => dec.update(&self.chunk[..n], &mut self.out),
             None => {
                 self.out.extend_from_slice(&self.chunk[..n]);
-                if n == 0 && self.remaining > 0 {
-                    Err(Error::Truncated("the object ended early"))
-                } else {
-                    Ok(())
-                }
+                if n == 0 && self.remaining > 0 { Err(Error::Truncated("the object ended early")) } else { Ok(()) }
             }
         };
         if let Err(e) = result {

@@ -115,10 +115,7 @@ impl CopyObject {
             .set_copy_source_if_match(head.e_tag.clone())
             .metadata_directive(MetadataDirective::Replace)
             .set_metadata(Some(metadata));
-        let out = with_headers!(request, headers)
-            .send()
-            .await
-            .map_err(|e| s3_error("CopyObject", e))?;
+        let out = with_headers!(request, headers).send().await.map_err(|e| s3_error("CopyObject", e))?;
         let r = out.copy_object_result;
         Ok(CopyObjectOutput { e_tag: r.and_then(|r| r.e_tag), version_id: out.version_id })
     }

@@ -6,7 +6,9 @@ use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::frame::END_OF_PART;
 use crate::object::layout::{FRAME_OVERHEAD, frame_count};
-use crate::object::{ByteRange, Envelope, FrameDecryptor, FramePosition, SealedObject, frames_for_range, plaintext_len};
+use crate::object::{
+    ByteRange, Envelope, FrameDecryptor, FramePosition, SealedObject, frames_for_range, plaintext_len,
+};
 use crate::s3::body::ObjectBody;
 use crate::s3::put::ObjectHeaders;
 use crate::s3::{Client, s3_error, split_metadata};
@@ -208,7 +210,15 @@ impl GetObject {
         } else {
             FramePosition::of(span.first_frame, None)?
         };
-        let dec = FrameDecryptor::new(sealed.key.clone(), &envelope, p, span.first_frame, span.last_frame, first, part_frames)?;
+        let dec = FrameDecryptor::new(
+            sealed.key.clone(),
+            &envelope,
+            p,
+            span.first_frame,
+            span.last_frame,
+            first,
+            part_frames,
+        )?;
         let resp = sh
             .s3_read
             .get_object()
@@ -269,7 +279,14 @@ impl Client {
     /// verifies as part 1, index `j` exactly when it lies in part 1), then
     /// cached by ETag. A wrong answer cannot yield plaintext: every frame
     /// is verified at the position the layout gives it.
-    async fn part_frames(&self, bucket: &str, key: &str, etag: Option<&str>, sealed: &SealedObject, p: u64) -> Result<u64> {
+    async fn part_frames(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: Option<&str>,
+        sealed: &SealedObject,
+        p: u64,
+    ) -> Result<u64> {
         let cache_key = (bucket.to_string(), key.to_string(), etag.unwrap_or_default().to_string());
         if let Some(k) = self.shared.layouts.lock().ok().and_then(|m| m.get(&cache_key).copied()) {
             return Ok(k);

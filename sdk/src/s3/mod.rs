@@ -70,7 +70,9 @@ mod put;
 pub use body::{Body, ObjectBody};
 pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
 pub use get::{Conditions, GetObject, GetObjectOutput, HeadObject, HeadObjectOutput};
-pub use multipart::{CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput};
+pub use multipart::{
+    CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput,
+};
 pub use put::{ObjectHeaders, PutObject, PutObjectOutput};
 
 /// S3's limit on user-defined metadata: keys and values, in bytes.
@@ -205,9 +207,24 @@ impl Client {
 
     /// Opens the envelope of an object: unwraps its data key (through the
     /// materials manager, so cached), checks commitment and header tag.
-    pub async fn open_envelope(&self, envelope: Envelope, bucket: &str, key: &str, context: &EncryptionContext) -> Result<SealedObject> {
+    pub async fn open_envelope(
+        &self,
+        envelope: Envelope,
+        bucket: &str,
+        key: &str,
+        context: &EncryptionContext,
+    ) -> Result<SealedObject> {
         let c = &self.shared.config;
-        SealedObject::open(self.shared.cmm.as_ref(), c.backend, envelope, bucket, key, context, c.max_encrypted_data_keys).await
+        SealedObject::open(
+            self.shared.cmm.as_ref(),
+            c.backend,
+            envelope,
+            bucket,
+            key,
+            context,
+            c.max_encrypted_data_keys,
+        )
+        .await
     }
 }
 

@@ -128,19 +128,22 @@ impl CreateMultipartUpload {
         let mut metadata = self.headers.metadata.clone();
         metadata.insert(METADATA_KEY.to_string(), sealed.envelope.to_metadata_value()?);
         check_metadata_size(&metadata)?;
-        let request =
-            sh.s3.create_multipart_upload().bucket(&self.bucket).key(&self.key).set_metadata(Some(metadata));
-        let out = with_headers!(request, self.headers)
-            .send()
-            .await
-            .map_err(|e| s3_error("CreateMultipartUpload", e))?;
+        let request = sh.s3.create_multipart_upload().bucket(&self.bucket).key(&self.key).set_metadata(Some(metadata));
+        let out =
+            with_headers!(request, self.headers).send().await.map_err(|e| s3_error("CreateMultipartUpload", e))?;
         let upload_id = out.upload_id.ok_or_else(|| Error::S3 {
             operation: "CreateMultipartUpload",
             status: None,
             code: None,
             message: "no upload id in the response".into(),
         })?;
-        Ok(MultipartUpload { client: self.client.clone(), bucket: self.bucket, key: self.key, upload_id, sealed: Arc::new(sealed) })
+        Ok(MultipartUpload {
+            client: self.client.clone(),
+            bucket: self.bucket,
+            key: self.key,
+            upload_id,
+            sealed: Arc::new(sealed),
+        })
     }
 }
 
@@ -357,7 +360,9 @@ impl aws_sdk_s3::config::Intercept for ListPartsRootCompat {
         let Some(bytes) = body.bytes() else { return Ok(()) };
         let Ok(text) = std::str::from_utf8(bytes) else { return Ok(()) };
         if text.contains("<ListPartsResponse") {
-            let fixed = text.replace("<ListPartsResponse", "<ListPartsResult").replace("</ListPartsResponse>", "</ListPartsResult>");
+            let fixed = text
+                .replace("<ListPartsResponse", "<ListPartsResult")
+                .replace("</ListPartsResponse>", "</ListPartsResult>");
             *body = aws_smithy_types::body::SdkBody::from(fixed);
         }
         Ok(())
@@ -458,7 +463,9 @@ impl Upload {
         let mut current = read_part(&mut reader, part_size).await?;
         if (current.len() as u64) < part_size {
             let len = current.len() as u64;
-            let out = put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, current.into(), len).await?;
+            let out =
+                put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, current.into(), len)
+                    .await?;
             return Ok(UploadOutput {
                 e_tag: out.e_tag,
                 version_id: out.version_id,
@@ -495,7 +502,9 @@ impl Upload {
                     break;
                 }
                 if number == 10_000 {
-                    return Err(Error::InvalidParameter("the stream needs more than 10000 parts: raise the part size".into()));
+                    return Err(Error::InvalidParameter(
+                        "the stream needs more than 10000 parts: raise the part size".into(),
+                    ));
                 }
                 number += 1;
                 current = next;

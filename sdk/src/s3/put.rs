@@ -185,11 +185,7 @@ pub(crate) async fn put_sealed(
         .key(key)
         .content_length(i64::try_from(c_len).map_err(|_| Error::InvalidParameter("object too large".into()))?)
         .set_metadata(Some(metadata));
-    let out = with_headers!(request, headers)
-        .body(stream)
-        .send()
-        .await
-        .map_err(|e| s3_error("PutObject", e))?;
+    let out = with_headers!(request, headers).body(stream).send().await.map_err(|e| s3_error("PutObject", e))?;
     Ok(PutObjectOutput {
         e_tag: out.e_tag,
         version_id: out.version_id,
