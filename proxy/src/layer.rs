@@ -289,6 +289,33 @@ fn length(content_length: Option<i64>) -> S3Result<Option<u64>> {
         .transpose()
 }
 
+/// The plaintext length of a request body: `Content-Length`, or for an
+/// `aws-chunked` body sent with HTTP chunked transfer coding (no
+/// `Content-Length`: botocore over https with `STREAMING-UNSIGNED-PAYLOAD-TRAILER`)
+/// the `x-amz-decoded-content-length` header.
+fn body_length(content_length: Option<i64>, headers: &http::HeaderMap) -> S3Result<Option<u64>> {
+    if let Some(n) = length(content_length)? {
+        return Ok(Some(n));
+    }
+    headers
+        .get("x-amz-decoded-content-length")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-decoded-content-length"))
+        })
+        .transpose()
+}
+
+/// S3 treats an empty `delimiter` (`delimiter=`, as rclone sends for a
+/// recursive listing) as no delimiter; not every upstream does.
+fn no_empty_delimiter(d: &mut Option<String>) {
+    if d.as_deref() == Some("") {
+        *d = None;
+    }
+}
+
 /// `Content-Encoding` without the `aws-chunked` token, which describes the
 /// client's transfer framing (already decoded here), not the object.
 fn content_encoding(v: Option<String>) -> Option<String> {
@@ -474,6 +501,8 @@ impl S3 for EncryptingS3 {
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let mut req = req;
+        no_empty_delimiter(&mut req.input.delimiter);
         let r = self.forward.list_objects(req).await.map(|mut resp| {
             for o in resp.output.contents.iter_mut().flatten() {
                 self.plaintext_size(&mut o.size);
@@ -485,6 +514,8 @@ impl S3 for EncryptingS3 {
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let mut req = req;
+        no_empty_delimiter(&mut req.input.delimiter);
         let r = self.forward.list_objects_v2(req).await.map(|mut resp| {
             for o in resp.output.contents.iter_mut().flatten() {
                 self.plaintext_size(&mut o.size);
@@ -700,7 +731,7 @@ impl EncryptingS3 {
                 "SSE-C is not supported through s3seal (objects are already encrypted)"
             ));
         }
-        let len = length(input.content_length)?;
+        let len = body_length(input.content_length, &headers)?;
         let (reader, outcome) = VerifyingReader::new(input.body, expected, trailing_headers);
         let headers = ObjectHeaders {
             content_type: input.content_type,
@@ -865,7 +896,7 @@ impl EncryptingS3 {
         let part = u32::try_from(input.part_number).ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
             s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
         })?;
-        let len = length(input.content_length)?
+        let len = body_length(input.content_length, &headers)?
             .ok_or_else(|| s3_error!(MissingContentLength, "UploadPart needs the part's length"))?;
         let expected = Expected::from_headers(
             &headers,
