@@ -22,7 +22,6 @@
 //!   the bytes the proxy sends it, to show a refused request never reached
 //!   the upstream.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -105,14 +104,17 @@ pub fn write_test_files(dir: &Path, seed: u32) -> Result<Vec<TestFile>> {
 /// of a file contains one whole aligned word, so each offset whose word
 /// carries a file's magic is checked against the file's bytes around it.
 pub fn find_plaintext(stored: &[u8], files: &[TestFile]) -> Option<(String, usize)> {
-    let by_magic: HashMap<u32, &TestFile> = files.iter().filter(|f| f.data.len() >= 16).map(|f| (f.magic, f)).collect();
-    if stored.len() < 8 {
+    let candidates: Vec<&TestFile> = files.iter().filter(|f| f.data.len() >= 16).collect();
+    let magics: Vec<[u8; 4]> = candidates.iter().map(|f| f.magic.to_be_bytes()).collect();
+    if stored.len() < 8 || candidates.is_empty() {
         return None;
     }
     for o in 0..=stored.len() - 8 {
-        let word = u64::from_be_bytes(stored[o..o + 8].try_into().ok()?);
-        let Some(file) = by_magic.get(&((word >> 32) as u32)) else { continue };
-        let p = (word & 0xffff_ffff) as usize * 8;
+        let high = &stored[o..o + 4];
+        let Some(i) = magics.iter().position(|m| m == high) else { continue };
+        let file = candidates[i];
+        let index = u32::from_be_bytes([stored[o + 4], stored[o + 5], stored[o + 6], stored[o + 7]]);
+        let p = index as usize * 8;
         // The aligned word at plaintext offset p sits at stored offset o;
         // a window [p - a, p - a + 16) holds it for a in 0..=8.
         for a in 0..=8usize {
@@ -514,7 +516,6 @@ impl ProxyProcess {
         env.push(("AWS_CONFIG_FILE", aws_config.display().to_string()));
         env.push(("AWS_SHARED_CREDENTIALS_FILE", aws_credentials.display().to_string()));
         env.push(("AWS_EC2_METADATA_DISABLED", "true".into()));
-        env.push(("RUST_LOG", "info,s3s=off,s3s_fs=off,aws_config=warn,aws_smithy_runtime=warn".into()));
         let mut proxy = Self {
             child: None,
             endpoint: String::new(),
@@ -752,6 +753,44 @@ impl Clients {
             }
         }
         Ok(cmd)
+    }
+
+    /// A command running `tests/python/SCRIPT` with the venv's Python
+    /// (boto3), the same clean environment and AWS files as the aws cli
+    /// (credentials and region only: default checksum settings), and, with
+    /// a CA, `AWS_CA_BUNDLE` set to it.
+    pub fn python(&self, script: &str) -> Result<Command> {
+        let mut cmd = Command::new(crate::python::venv_python()?);
+        clean_env(&mut cmd, &self.dir.join("home"));
+        cmd.arg(crate::python::script_path(script)?)
+            .env("AWS_CONFIG_FILE", self.dir.join("aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.join("aws-credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONUNBUFFERED", "1");
+        if let Some(ca) = &self.ca {
+            cmd.env("AWS_CA_BUNDLE", ca);
+        }
+        Ok(cmd)
+    }
+
+    /// The directory holding the tools' configuration (and their HOME).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs a prepared command (see [`Clients::python`]) in this
+    /// directory; fails on a non-zero exit with its output.
+    pub fn run_command(&self, cmd: &mut Command) -> Result<Ran> {
+        let ran = run_with_timeout(cmd, &self.dir, TOOL_TIMEOUT)?;
+        ensure!(
+            ran.status.success(),
+            "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            ran.status,
+            ran.stdout.trim_end(),
+            ran.stderr.trim_end()
+        );
+        Ok(ran)
     }
 
     /// Runs `tool` with `args`; fails on a non-zero exit with its output.
