@@ -749,7 +749,16 @@ impl Clients {
                     cmd.arg("--ca-cert").arg(ca);
                 }
                 // 20 MiB goes multipart in 5 MiB parts (the default cut-off is 200 MiB).
-                cmd.args(["--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M", "--retries", "1"]);
+                cmd.args([
+                    "--s3-upload-cutoff",
+                    "5M",
+                    "--s3-chunk-size",
+                    "5M",
+                    "--retries",
+                    "1",
+                    "--low-level-retries",
+                    "3",
+                ]);
             }
         }
         Ok(cmd)
