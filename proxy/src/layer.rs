@@ -248,7 +248,16 @@ impl AsyncRead for VerifyingReader {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        if let Err(e) = ready!(Pin::new(&mut this.inner).poll_read(cx, buf)) {
+            // The client's body failed (e.g. a signed chunk did not verify):
+            // that, not the upstream write it aborts, is the answer.
+            if let Ok(mut o) = this.outcome.lock()
+                && o.mismatch.is_none()
+            {
+                o.mismatch = Some(client_body_error(&e));
+            }
+            return Poll::Ready(Err(e));
+        }
         let new = &buf.filled()[before..];
         if new.is_empty() {
             if this.digest.is_some()
@@ -271,8 +280,24 @@ impl AsyncRead for VerifyingReader {
     }
 }
 
-/// Takes the outcome after the upload: a checksum mismatch wins over the
-/// upload error it caused.
+/// The S3 error for a client body that could not be read: a signed chunk
+/// that does not verify is `SignatureDoesNotMatch` (403), anything else an
+/// incomplete body (400). (`s3s` does not export its chunk error type; its
+/// message names the variant.)
+fn client_body_error(e: &io::Error) -> S3Error {
+    let text = e.to_string();
+    if text.contains("SignatureMismatch") {
+        s3_error!(
+            SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided (a signed chunk)."
+        )
+    } else {
+        s3_error!(IncompleteBody, "The request body could not be read: {text}")
+    }
+}
+
+/// Takes the outcome after the upload: a checksum mismatch or a client body
+/// error wins over the upload error it caused.
 fn body_result<T>(outcome: &Arc<Mutex<BodyOutcome>>, upload: Result<T, Error>) -> S3Result<(T, Digests, u64)> {
     let mut o = outcome.lock().map_err(|_| s3_error!(InternalError))?;
     if let Some(e) = o.mismatch.take() {
