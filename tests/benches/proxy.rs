@@ -27,12 +27,15 @@
 //! Settings (environment): `S3SEAL_BENCH_BIG_GIB` (default 5; 0 skips part
 //! 3), `S3SEAL_BENCH_MIB` (object size of part 1, default 256),
 //! `S3SEAL_BENCH_RUNS` (default 5), `S3SEAL_BENCH_LATENCY_N` (requests per
-//! kind in part 2, default 500).
+//! kind in part 2, default 500), `S3SEAL_BENCH_KEEP=1` (keep the proxy's
+//! config and logs), `S3SEAL_BENCH_PROXY_LOG` (its `RUST_LOG`).
 //!
 //! CPU attribution: the upstream runs on its own Tokio runtime (threads
-//! named `upstream`), the benchmark's client on another (`client`), so the
-//! per-thread counters in `/proc/self/task` split this process's CPU time
-//! between them; the proxy's is read from `/proc/PID/stat`.
+//! named `upstream`), the benchmark's client on another (`client`, plus the
+//! main thread), so the per-thread counters in `/proc/self/task` split this
+//! process's CPU time between them; the proxy's is read from
+//! `/proc/PID/stat`. Counters tick at 10 ms: meaningful for big objects
+//! only.
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -434,15 +437,15 @@ fn stat_cpu_secs(path: &str) -> Result<f64> {
 
 // -------------------------------------------------------- CPU accounting
 
-/// CPU seconds so far: the proxy process, and this process's threads by
-/// runtime (`upstream` = s3s-fs, `client` = the benchmark's SDK client,
-/// `other` = the rest).
+/// CPU seconds so far: the proxy process, and this process's threads split
+/// into the upstream (s3s-fs, the `upstream` runtime's threads) and the
+/// benchmark's client (everything else: the `client` runtime and the main
+/// thread, which polls the request futures).
 #[derive(Clone, Copy, Default, Debug)]
 struct Cpu {
     proxy: f64,
     upstream: f64,
     client: f64,
-    other: f64,
 }
 
 impl Cpu {
@@ -452,10 +455,10 @@ impl Cpu {
         for task in tasks.flatten() {
             let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
             let secs = stat_cpu_secs(&task.path().join("stat").display().to_string()).unwrap_or(0.0);
-            match comm.trim() {
-                "upstream" => cpu.upstream += secs,
-                "client" => cpu.client += secs,
-                _ => cpu.other += secs,
+            if comm.trim() == "upstream" {
+                cpu.upstream += secs;
+            } else {
+                cpu.client += secs;
             }
         }
         cpu
@@ -466,7 +469,6 @@ impl Cpu {
             proxy: self.proxy - start.proxy,
             upstream: self.upstream - start.upstream,
             client: self.client - start.client,
-            other: self.other - start.other,
         }
     }
 
@@ -474,7 +476,6 @@ impl Cpu {
         self.proxy += d.proxy;
         self.upstream += d.upstream;
         self.client += d.client;
-        self.other += d.other;
     }
 }
 
@@ -736,17 +737,16 @@ fn main() -> Result<()> {
         let ratio = p / d;
         println!("  {op}  {d:9.1} {p:9.1} {ratio:7.2}   >= 0.90 {}", verdict(ratio >= 0.9));
     }
-    println!("  CPU seconds per GiB moved (proxy process / s3s-fs threads / client threads / other):");
+    println!("  CPU seconds per GiB moved (proxy process / s3s-fs threads / benchmark client threads):");
     for (i, name) in ["PUT direct", "PUT proxy", "GET direct", "GET proxy"].iter().enumerate() {
         let gib = tp.bytes[i] as f64 / GIB as f64;
         let c = tp.cpu[i];
         println!(
-            "    {name:<10}  {:5.2} / {:5.2} / {:5.2} / {:5.2}  (total {:5.2})",
+            "    {name:<10}  {:5.2} / {:5.2} / {:5.2}  (total {:5.2})",
             c.proxy / gib,
             c.upstream / gib,
             c.client / gib,
-            c.other / gib,
-            (c.proxy + c.upstream + c.client + c.other) / gib
+            (c.proxy + c.upstream + c.client) / gib
         );
     }
     println!();
@@ -790,11 +790,10 @@ fn main() -> Result<()> {
             );
             let gib = 2.0 * b.len as f64 / GIB as f64;
             println!(
-                "  CPU seconds per GiB moved (proxy / s3s-fs / client / other): {:.2} / {:.2} / {:.2} / {:.2}",
+                "  CPU seconds per GiB moved (proxy / s3s-fs / benchmark client): {:.2} / {:.2} / {:.2}",
                 b.cpu.proxy / gib,
                 b.cpu.upstream / gib,
-                b.cpu.client / gib,
-                b.cpu.other / gib
+                b.cpu.client / gib
             );
         }
         None => println!("3. Peak RSS: skipped (S3SEAL_BENCH_BIG_GIB=0)"),
@@ -806,6 +805,8 @@ fn main() -> Result<()> {
     );
 
     drop(server);
-    drop(dir);
+    if std::env::var_os("S3SEAL_BENCH_KEEP").is_some() {
+        println!("  proxy config and logs kept in {}", dir.keep().display());
+    }
     Ok(())
 }
