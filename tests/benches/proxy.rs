@@ -782,12 +782,14 @@ fn main() -> Result<()> {
                 b.len
             );
             println!(
-                "  VmHWM {:.1} MiB (target < 64 MiB: {}); max sampled VmRSS {:.1} MiB; VmRSS before {:.1} MiB",
+                "  VmHWM {:.1} MiB, max VmRSS sampled every 50 ms {:.1} MiB, VmRSS before {:.1} MiB",
                 b.hwm as f64 / MIB as f64,
-                verdict(b.hwm < 64 * MIB),
                 b.max_rss_sampled as f64 / MIB as f64,
                 b.rss_before as f64 / MIB as f64
             );
+            // The kernel folds the current RSS into VmHWM lazily: take the larger.
+            let peak = b.hwm.max(b.max_rss_sampled);
+            println!("  peak RSS {:.1} MiB   target < 64 MiB {}", peak as f64 / MIB as f64, verdict(peak < 64 * MIB));
             let gib = 2.0 * b.len as f64 / GIB as f64;
             println!(
                 "  CPU seconds per GiB moved (proxy / s3s-fs / benchmark client): {:.2} / {:.2} / {:.2}",
