@@ -739,6 +739,8 @@ impl S3 for EncryptingS3 {
 impl EncryptingS3 {
     async fn put_object_inner(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let S3Request { input, headers, trailing_headers, .. } = req;
+        let early_answer_to_expect_continue = input.content_length == Some(0)
+            && headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let expected = Expected::from_headers(
             &headers,
             input.content_md5.clone(),
@@ -784,7 +786,18 @@ impl EncryptingS3 {
             version_id: out.version_id,
             ..Default::default()
         };
-        Ok(S3Response::new(output))
+        let mut resp = S3Response::new(output);
+        if early_answer_to_expect_continue {
+            // hyper answers an empty body's `Expect: 100-continue` with the
+            // final response alone (no 100 Continue, as S3 would send);
+            // botocore (aws cli v1/v2, boto3) then misreads a later response
+            // on the same pooled connection under concurrency (`aws s3 sync`
+            // of a directory with an empty file: a 30 s stall, then
+            // "KeyError 'ETag'"). A fresh connection for the next request
+            // avoids it.
+            resp.headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        Ok(resp)
     }
 
     async fn get_object_inner(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
