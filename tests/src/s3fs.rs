@@ -195,6 +195,8 @@ async fn serve(listener: TcpListener, service: S3Service) {
                     tokio::task::yield_now().await;
                     continue;
                 };
+                // Small responses must not wait for the ACK of the headers.
+                let _ = socket.set_nodelay(true);
                 let conn = http
                     .serve_connection(TokioIo::new(socket), service.clone())
                     .into_owned();
