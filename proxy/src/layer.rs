@@ -1004,7 +1004,9 @@ impl EncryptingS3 {
     async fn list_parts_inner(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
         let up = self.resume(&input.bucket, &input.key, &input.upload_id).await?;
-        let stored = up.stored_parts().await.map_err(map_err)?;
+        let mut stored = up.stored_parts().await.map_err(map_err)?;
+        // S3 lists parts in ascending part number; not every upstream does.
+        stored.sort_by_key(|p| p.part_number);
         let parts = stored
             .into_iter()
             .map(|p| Part {
