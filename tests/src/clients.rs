@@ -623,7 +623,7 @@ impl ProxyProcess {
     }
 
     /// An `aws-sdk-s3` client of the proxy (client credentials, path-style;
-    /// trusting `ca` for https).
+    /// plain http only: it does not trust a test CA).
     pub fn sdk_client(&self) -> aws_sdk_s3::Client {
         crate::s3client::s3_client(&self.endpoint, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
     }
