@@ -182,7 +182,13 @@ pub async fn proxy(args: ProxyArgs) -> CliResult<()> {
     // a graceful shutdown, not the default (immediate) exit.
     let signals = s3seal_proxy::server::Signals::install().map_err(failure)?;
     let server = Server::start(settings).await.map_err(failure)?;
-    println!("{}", server.banner());
+    // Never panic if whoever started us stopped reading stdout.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", server.banner());
+        let _ = out.flush();
+    }
     server.run_until(signals).await.map_err(failure)
 }
 
