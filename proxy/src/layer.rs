@@ -11,10 +11,11 @@
 //! * Client checksums (`Content-MD5`, `x-amz-checksum-*` headers or
 //!   trailers) are verified against the plaintext and never forwarded; a
 //!   mismatch aborts the upstream write, so nothing is stored.
-//! * Operations not known to be safe (SelectObjectContent, browser POST
-//!   uploads, UploadPartCopy, WriteGetObjectResponse, GetObjectAttributes,
-//!   torrents, restores, ...) are not implemented here, so s3s answers
-//!   `NotImplemented` and nothing reaches the upstream.
+//! * Operations not known to be safe (SelectObjectContent, UploadPartCopy,
+//!   WriteGetObjectResponse, GetObjectAttributes, torrents, restores, ...)
+//!   are not implemented here, so s3s answers `NotImplemented` and nothing
+//!   reaches the upstream. Browser POST uploads reach `put_object` through
+//!   s3s and are stored encrypted like any other upload.
 //!
 //! ETags: a PutObject or UploadPart response carries the MD5 of the
 //! plaintext (tools check it against what they sent), and a completed
@@ -83,8 +84,17 @@ fn custom(code: &'static str, status: http::StatusCode, message: String) -> S3Er
 fn map_err(e: Error) -> S3Error {
     use http::StatusCode as S;
     match e {
-        Error::S3 { status, code, message, .. } => {
-            let code_str = code.unwrap_or_else(|| "ServiceUnavailable".to_string());
+        Error::S3 { status, code, message, operation } => {
+            // An upstream answer without an S3 error code (a transport
+            // failure, an unparsable body) is logged here and not echoed:
+            // its text can hold upstream headers and ids.
+            let (code_str, message) = match code {
+                Some(c) => (c, message),
+                None => {
+                    tracing::warn!(operation, %message, "upstream request failed");
+                    ("ServiceUnavailable".to_string(), format!("the upstream store failed to answer {operation}"))
+                }
+            };
             let mut err = S3Error::with_message(code_str.parse().unwrap_or(S3ErrorCode::InternalError), message);
             match status.and_then(|s| S::from_u16(s).ok()) {
                 Some(s) => err.set_status_code(s),
