@@ -152,6 +152,21 @@ fn condition_in(c: Option<ETagCondition>) -> Option<String> {
     }
 }
 
+/// A read's `If-*` headers, as the SDK takes them (ETags as stored).
+fn conditions(
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+    if_modified_since: Option<Timestamp>,
+    if_unmodified_since: Option<Timestamp>,
+) -> S3Result<s3seal::s3::Conditions> {
+    Ok(s3seal::s3::Conditions {
+        if_match: condition_in(if_match),
+        if_none_match: condition_in(if_none_match),
+        if_modified_since: timestamp(if_modified_since)?,
+        if_unmodified_since: timestamp(if_unmodified_since)?,
+    })
+}
+
 fn rewrite_etag(e: &mut Option<ETag>) {
     if let Some(tag) = e.take() {
         *e = etag_out(Some(tag.value()));
@@ -821,12 +836,8 @@ impl EncryptingS3 {
         if input.sse_customer_key.is_some() {
             return Err(s3_error!(NotImplemented, "SSE-C is not supported through s3seal"));
         }
-        let conditions = s3seal::s3::Conditions {
-            if_match: condition_in(input.if_match),
-            if_none_match: condition_in(input.if_none_match),
-            if_modified_since: timestamp(input.if_modified_since)?,
-            if_unmodified_since: timestamp(input.if_unmodified_since)?,
-        };
+        let conditions =
+            conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since)?;
         let mut get = self.client.get_object().bucket(&input.bucket).key(&input.key).conditions(conditions);
         if let Some(v) = input.version_id {
             get = get.version_id(v);
@@ -864,12 +875,8 @@ impl EncryptingS3 {
         if input.part_number.is_some() {
             return Err(s3_error!(NotImplemented, "HeadObject with partNumber is not supported through s3seal"));
         }
-        let conditions = s3seal::s3::Conditions {
-            if_match: condition_in(input.if_match),
-            if_none_match: condition_in(input.if_none_match),
-            if_modified_since: timestamp(input.if_modified_since)?,
-            if_unmodified_since: timestamp(input.if_unmodified_since)?,
-        };
+        let conditions =
+            conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since)?;
         let mut head = self.client.head_object().bucket(&input.bucket).key(&input.key).conditions(conditions);
         if let Some(v) = input.version_id {
             head = head.version_id(v);
