@@ -630,6 +630,20 @@ fn no_kdf(suite: AlgorithmSuite) -> bool {
 
 #[async_trait]
 impl MaterialsManager for CachingCmm {
+    /// S3 Encryption Client keys are not cached: they go to the underlying manager.
+    async fn s3ec_decrypt(&self, key: &crate::s3ec::WrappedKey) -> Result<crate::materials::DataKey> {
+        self.underlying.s3ec_decrypt(key).await
+    }
+
+    /// S3 Encryption Client keys are not cached: they go to the underlying manager.
+    async fn s3ec_encrypt(
+        &self,
+        suite: crate::s3ec::ContentSuite,
+        context: &crate::context::EncryptionContext,
+    ) -> Result<(crate::materials::DataKey, crate::s3ec::WrappedKey)> {
+        self.underlying.s3ec_encrypt(suite, context).await
+    }
+
     /// Re-wrapping is not cached: it goes to the underlying manager.
     async fn rewrap(
         &self,

@@ -11,6 +11,7 @@ use crate::crypto::signature::SigningKey;
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::materials::{DataKey, DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest};
+use crate::s3ec::{ContentSuite, WrappedKey};
 
 /// Supplies materials for encrypting and decrypting messages.
 #[async_trait]
@@ -27,6 +28,18 @@ pub trait MaterialsManager: Send + Sync + std::fmt::Debug {
     async fn rewrap(&self, request: EncryptionRequest, data_key: DataKey) -> Result<EncryptionMaterials> {
         let _ = (request, data_key);
         Err(Error::InvalidParameter("this materials manager cannot re-wrap data keys".into()))
+    }
+
+    /// Unwraps the data key of an Amazon S3 Encryption Client object.
+    async fn s3ec_decrypt(&self, key: &WrappedKey) -> Result<DataKey> {
+        let _ = key;
+        Err(Error::UnsupportedS3ec("this materials manager cannot read S3 Encryption Client objects".into()))
+    }
+
+    /// A new data key, wrapped for an S3 Encryption Client object.
+    async fn s3ec_encrypt(&self, suite: ContentSuite, context: &EncryptionContext) -> Result<(DataKey, WrappedKey)> {
+        let _ = (suite, context);
+        Err(Error::UnsupportedS3ec("this materials manager cannot write S3 Encryption Client objects".into()))
     }
 }
 
@@ -50,6 +63,23 @@ impl DefaultCmm {
 
 #[async_trait]
 impl MaterialsManager for DefaultCmm {
+    async fn s3ec_decrypt(&self, key: &WrappedKey) -> Result<DataKey> {
+        match self.keyring.s3ec_unwrap(key).await? {
+            Some(k) => Ok(k),
+            None => Err(Error::NoDecryptableKey(crate::error::NoKeyDetails {
+                message_keys: vec![format!("S3 Encryption Client {} key", key.algorithm)],
+                attempts: vec![format!("{} (it does not unwrap {} keys)", self.keyring.describe(), key.algorithm)],
+            })),
+        }
+    }
+
+    async fn s3ec_encrypt(&self, suite: ContentSuite, context: &EncryptionContext) -> Result<(DataKey, WrappedKey)> {
+        self.keyring.s3ec_wrap(suite, context).await?.ok_or_else(|| Error::Keyring {
+            keyring: self.keyring.describe(),
+            message: "this keyring cannot wrap keys for S3 Encryption Client objects".into(),
+        })
+    }
+
     async fn get_encryption_materials(&self, request: EncryptionRequest) -> Result<EncryptionMaterials> {
         let suite = request.suite.unwrap_or(request.commitment_policy.default_suite());
         request.commitment_policy.check_encrypt(suite)?;

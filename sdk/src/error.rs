@@ -59,6 +59,22 @@ pub enum Error {
     #[error("encryption context: {0}")]
     EncryptionContext(String),
 
+    /// The commitment policy forbids reading an Amazon S3 Encryption
+    /// Client object without key commitment (format V2).
+    #[error(
+        "commitment policy {policy} forbids reading this S3 Encryption Client V2 object: its suite {suite} has no key commitment; read it under require-encrypt-allow-decrypt to accept it"
+    )]
+    S3ecCommitmentPolicy {
+        /// The policy in force.
+        policy: crate::CommitmentPolicy,
+        /// The object's content suite.
+        suite: crate::s3ec::ContentSuite,
+    },
+    /// An Amazon S3 Encryption Client object uses a format, algorithm or
+    /// size s3seal does not read (legacy V1 modes, unknown algorithms, an
+    /// object over the configured buffering limit).
+    #[error("S3 Encryption Client object: {0}")]
+    UnsupportedS3ec(String),
     /// The algorithm suite id is unknown or not usable here.
     #[error("unsupported algorithm suite {0:#06x}")]
     UnsupportedSuite(u16),
@@ -168,6 +184,8 @@ impl Error {
                 | Error::CommitmentPolicy { .. }
                 | Error::EncryptionContext(_)
                 | Error::UnsupportedSuite(_)
+                | Error::S3ecCommitmentPolicy { .. }
+                | Error::UnsupportedS3ec(_)
         )
     }
 

@@ -7,6 +7,8 @@
 //!   s3seal writes every official ESDK can read, and the other way round.
 //! * [`keyring`] holds the keyrings: raw AES, raw RSA, AWS KMS and the
 //!   multi-keyring; the [`keyring::Keyring`] trait lets you bring your own.
+//! * [`s3ec`] reads and writes the object formats of the Amazon S3
+//!   Encryption Client (V2 and V3), used by [`s3::Client`].
 //! * [`crypto`] is the primitive layer: the AEAD backend seam (`aws-lc-rs`
 //!   or RustCrypto), HKDF and ECDSA.
 #![forbid(unsafe_code)]
@@ -24,6 +26,7 @@ pub mod materials;
 pub mod message;
 pub mod object;
 pub mod s3;
+pub mod s3ec;
 pub mod suite;
 
 pub use context::EncryptionContext;

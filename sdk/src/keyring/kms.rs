@@ -58,6 +58,7 @@ use crate::context::EncryptionContext;
 use crate::error::{Error, NoKeyDetails, Result};
 use crate::keyring::{Keyring, already_has_key};
 use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
+use crate::s3ec::{self, ContentSuite, WrapAlgorithm, WrappedKey};
 
 /// Provider id of encrypted data keys made by AWS KMS.
 pub const PROVIDER_ID: &str = "aws-kms";
@@ -418,16 +419,21 @@ impl Kms {
         Ok((ciphertext, arn))
     }
 
-    /// `Decrypt` with `KeyId` set.
-    async fn decrypt(&self, key_id: &str, ciphertext: &[u8], ctx: &EncryptionContext) -> Result<Unwrapped, Failure> {
+    /// `Decrypt`, with `KeyId` set when one is given.
+    async fn decrypt(
+        &self,
+        key_id: Option<&str>,
+        ciphertext: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<Unwrapped, Failure> {
         const OP: &str = "Decrypt";
         let seen = SeenUrl::default();
         let fallback = self.fallback_where();
-        let key = key_id.to_string();
+        let key = key_id.unwrap_or("(the key named in the ciphertext)").to_string();
         let req = self
             .client
             .decrypt()
-            .key_id(key_id)
+            .set_key_id(key_id.map(str::to_string))
             .ciphertext_blob(Blob::new(ciphertext.to_vec()))
             .set_encryption_context(Some(kms_context(ctx)))
             .set_grant_tokens(self.grant_tokens())
@@ -452,7 +458,7 @@ impl Kms {
         edk: &EncryptedDataKey,
         materials: &DecryptionMaterials,
     ) -> Result<DataKey, Failure> {
-        let mut out = self.decrypt(key_arn, &edk.ciphertext, &materials.encryption_context).await?;
+        let mut out = self.decrypt(Some(key_arn), &edk.ciphertext, &materials.encryption_context).await?;
         if out.key_id.as_deref() != Some(key_arn) {
             return Err(bad_response(
                 "Decrypt",
@@ -470,6 +476,20 @@ impl Kms {
             ));
         }
         Ok(DataKey::new(std::mem::take(&mut *out.plaintext)))
+    }
+
+    /// Decrypts an S3 Encryption Client `kms+context` key with its stored
+    /// context. Returns the key and the ARN KMS answered for.
+    async fn unwrap_s3ec(&self, key_id: Option<&str>, key: &WrappedKey) -> Result<(DataKey, Option<String>)> {
+        let mut out = self.decrypt(key_id, &key.ciphertext, &key.context).await.map_err(|f| f.error)?;
+        if out.plaintext.len() != s3ec::DATA_KEY_LEN {
+            return Err(bad_response(
+                "Decrypt",
+                format!("KMS returned a {}-byte data key, S3 Encryption Client objects use 32", out.plaintext.len()),
+            )
+            .error);
+        }
+        Ok((DataKey::new(std::mem::take(&mut *out.plaintext)), out.key_id))
     }
 }
 
@@ -669,6 +689,28 @@ impl Keyring for KmsKeyring {
         Err(attempts.into_error(&me))
     }
 
+    async fn s3ec_unwrap(&self, key: &WrappedKey) -> Result<Option<DataKey>> {
+        if key.algorithm != WrapAlgorithm::KmsContext {
+            return Ok(None);
+        }
+        check_identifier(&self.key_id)?;
+        self.kms.unwrap_s3ec(Some(&self.key_id), key).await.map(|(k, _)| Some(k))
+    }
+
+    async fn s3ec_wrap(
+        &self,
+        suite: ContentSuite,
+        context: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>> {
+        check_identifier(&self.key_id)?;
+        let ctx = s3ec::wrap::kms_context(suite, context)?;
+        let (mut plaintext, ciphertext, arn) =
+            self.kms.generate_data_key(&self.key_id, s3ec::DATA_KEY_LEN, &ctx).await.map_err(|f| f.error)?;
+        tracing::debug!(key = %arn, "KMS generated an S3 Encryption Client data key");
+        let dk = DataKey::new(std::mem::take(&mut *plaintext));
+        Ok(Some((dk, WrappedKey { algorithm: WrapAlgorithm::KmsContext, suite, ciphertext, context: ctx })))
+    }
+
     fn describe(&self) -> String {
         format!("kms:{}", self.key_id)
     }
@@ -787,6 +829,33 @@ impl Keyring for KmsDiscoveryKeyring {
             }
         }
         Err(attempts.into_error(&me))
+    }
+
+    async fn s3ec_unwrap(&self, key: &WrappedKey) -> Result<Option<DataKey>> {
+        if key.algorithm != WrapAlgorithm::KmsContext {
+            return Ok(None);
+        }
+        let (dk, arn) = self.kms.unwrap_s3ec(None, key).await?;
+        let arn_str = arn.unwrap_or_default();
+        match KmsArn::parse(&arn_str) {
+            Some(a) => {
+                if let Some(why) = self.excluded(&a) {
+                    return Err(Error::Keyring {
+                        keyring: self.describe(),
+                        message: format!("the object's key {arn_str} is excluded: {why}"),
+                    });
+                }
+            }
+            None if self.filter.is_some() => {
+                return Err(Error::Keyring {
+                    keyring: self.describe(),
+                    message: "KMS did not name the key it decrypted with, so the discovery filter cannot be applied"
+                        .into(),
+                });
+            }
+            None => {}
+        }
+        Ok(Some(dk))
     }
 
     fn describe(&self) -> String {

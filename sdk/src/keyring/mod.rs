@@ -6,8 +6,10 @@
 
 use async_trait::async_trait;
 
+use crate::context::EncryptionContext;
 use crate::error::Result;
-use crate::materials::{DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
+use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
+use crate::s3ec::{ContentSuite, WrappedKey};
 
 pub mod kms;
 pub mod multi;
@@ -33,6 +35,26 @@ pub trait Keyring: Send + Sync + std::fmt::Debug {
         materials: DecryptionMaterials,
         edks: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials>;
+
+    /// Unwraps the data key of an Amazon S3 Encryption Client object (see
+    /// [`crate::s3ec`]). `Ok(None)` when this keyring does not handle
+    /// `key.algorithm` (the default: custom keyrings opt in).
+    async fn s3ec_unwrap(&self, key: &WrappedKey) -> Result<Option<DataKey>> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// Generates a data key and wraps it as the S3 Encryption Client does,
+    /// for a new object of `suite`. `context` is the caller's KMS
+    /// encryption context. `Ok(None)` when this keyring cannot.
+    async fn s3ec_wrap(
+        &self,
+        suite: ContentSuite,
+        context: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>> {
+        let _ = (suite, context);
+        Ok(None)
+    }
 
     /// A short description for error messages, in key-spec form
     /// (`aes:acme:prod`, `kms:arn:...`).

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::context::EncryptionContext;
 use crate::error::{Error, NoKeyDetails, Result};
 use crate::keyring::Keyring;
-use crate::materials::{DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
+use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
+use crate::s3ec::{ContentSuite, WrappedKey};
 
 /// A keyring made of other keyrings.
 #[derive(Debug, Clone)]
@@ -78,6 +80,30 @@ impl Keyring for MultiKeyring {
             }
         }
         Err(Error::NoDecryptableKey(NoKeyDetails { message_keys: Vec::new(), attempts }))
+    }
+
+    async fn s3ec_unwrap(&self, key: &WrappedKey) -> Result<Option<DataKey>> {
+        let mut last_error = None;
+        for k in self.all() {
+            match k.s3ec_unwrap(key).await {
+                Ok(Some(dk)) => return Ok(Some(dk)),
+                Ok(None) => {}
+                Err(e) => last_error = Some(e),
+            }
+        }
+        last_error.map_or(Ok(None), Err)
+    }
+
+    async fn s3ec_wrap(
+        &self,
+        suite: ContentSuite,
+        context: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>> {
+        // An S3 Encryption Client object holds one wrapped key: the generator's.
+        match &self.generator {
+            Some(g) => g.s3ec_wrap(suite, context).await,
+            None => Ok(None),
+        }
     }
 
     fn describe(&self) -> String {

@@ -10,11 +10,13 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use crate::context;
+use crate::context::EncryptionContext;
 use crate::crypto::aead::{self, AeadAlgorithm, Backend, NONCE_LEN, TAG_LEN};
 use crate::crypto::random;
 use crate::error::{Error, NoKeyDetails, Result};
 use crate::keyring::{Keyring, already_has_key};
 use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
+use crate::s3ec::{self, ContentSuite, WrapAlgorithm, WrappedKey};
 
 const SUFFIX_LEN: usize = 4 + 4 + NONCE_LEN;
 
@@ -135,6 +137,31 @@ impl Keyring for RawAesKeyring {
             attempts.push(self.describe());
         }
         Err(Error::NoDecryptableKey(NoKeyDetails { message_keys: Vec::new(), attempts }))
+    }
+
+    async fn s3ec_unwrap(&self, key: &WrappedKey) -> Result<Option<DataKey>> {
+        if key.algorithm != WrapAlgorithm::AesGcm {
+            return Ok(None);
+        }
+        s3ec::wrap::aes_gcm_unwrap(self.backend, &self.key, key).map(Some).map_err(|e| match e {
+            Error::Authentication(_) => Error::NoDecryptableKey(NoKeyDetails {
+                message_keys: vec!["S3 Encryption Client AES/GCM key".into()],
+                attempts: vec![format!("{}: the wrapping key does not match", self.describe())],
+            }),
+            other => other,
+        })
+    }
+
+    async fn s3ec_wrap(
+        &self,
+        suite: ContentSuite,
+        _context: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>> {
+        let dk = DataKey::generate(s3ec::DATA_KEY_LEN)?;
+        let ciphertext = s3ec::wrap::aes_gcm_wrap(self.backend, &self.key, suite, dk.as_bytes())?;
+        let mut matdesc = EncryptionContext::new();
+        matdesc.insert("s3seal-key".into(), format!("{}:{}", self.namespace, self.name));
+        Ok(Some((dk, WrappedKey { algorithm: WrapAlgorithm::AesGcm, suite, ciphertext, context: matdesc })))
     }
 
     fn describe(&self) -> String {

@@ -13,9 +13,11 @@ use aws_lc_rs::rsa::{
 };
 use zeroize::Zeroizing;
 
+use crate::context::EncryptionContext;
 use crate::error::{Error, NoKeyDetails, Result};
 use crate::keyring::{Keyring, already_has_key};
 use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
+use crate::s3ec::{self, ContentSuite, WrapAlgorithm, WrappedKey};
 
 /// RSA padding schemes of the ESDK raw RSA keyring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +113,14 @@ impl RawRsaKeyring {
     }
 
     fn wrap(&self, data_key: &[u8]) -> Result<Vec<u8>> {
+        self.wrap_with(self.padding.oaep(), data_key)
+    }
+
+    /// RSA encryption with OAEP `oaep`, or PKCS #1 v1.5 when `None`.
+    fn wrap_with(&self, oaep: Option<&'static OaepAlgorithm>, data_key: &[u8]) -> Result<Vec<u8>> {
         let fail = |_| Error::Keyring { keyring: self.describe(), message: "RSA encryption failed".into() };
         let mut out = vec![0u8; self.public.key_size_bytes()];
-        let n = match self.padding.oaep() {
+        let n = match oaep {
             Some(alg) => OaepPublicEncryptingKey::new(self.public.clone())
                 .map_err(fail)?
                 .encrypt(alg, data_key, &mut out, None)
@@ -130,8 +137,18 @@ impl RawRsaKeyring {
     }
 
     fn unwrap_key(&self, private: &PrivateDecryptingKey, ct: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        self.unwrap_with(private, self.padding.oaep(), ct)
+    }
+
+    /// RSA decryption with OAEP `oaep`, or PKCS #1 v1.5 when `None`.
+    fn unwrap_with(
+        &self,
+        private: &PrivateDecryptingKey,
+        oaep: Option<&'static OaepAlgorithm>,
+        ct: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
         let mut out = Zeroizing::new(vec![0u8; private.key_size_bytes()]);
-        let n = match self.padding.oaep() {
+        let n = match oaep {
             Some(alg) => {
                 OaepPrivateDecryptingKey::new(private.clone()).ok()?.decrypt(alg, ct, &mut out, None).ok()?.len()
             }
@@ -215,6 +232,38 @@ impl Keyring for RawRsaKeyring {
             attempts.push(self.describe());
         }
         Err(Error::NoDecryptableKey(NoKeyDetails { message_keys: Vec::new(), attempts }))
+    }
+
+    async fn s3ec_unwrap(&self, key: &WrappedKey) -> Result<Option<DataKey>> {
+        if key.algorithm != WrapAlgorithm::RsaOaepSha1 {
+            return Ok(None);
+        }
+        let Some(private) = &self.private else {
+            return Err(Error::Keyring {
+                keyring: self.describe(),
+                message: "this RSA keyring holds only a public key and cannot decrypt; supply the private key".into(),
+            });
+        };
+        let Some(pseudo) = self.unwrap_with(private, Some(&OAEP_SHA1_MGF1SHA1), &key.ciphertext) else {
+            return Err(Error::NoDecryptableKey(NoKeyDetails {
+                message_keys: vec!["S3 Encryption Client RSA-OAEP-SHA1 key".into()],
+                attempts: vec![format!("{}: the RSA key does not match", self.describe())],
+            }));
+        };
+        s3ec::wrap::parse_rsa_pseudo_key(key.suite, &pseudo).map(Some)
+    }
+
+    async fn s3ec_wrap(
+        &self,
+        suite: ContentSuite,
+        _context: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>> {
+        let dk = DataKey::generate(s3ec::DATA_KEY_LEN)?;
+        let pseudo = s3ec::wrap::rsa_pseudo_key(suite, dk.as_bytes())?;
+        let ciphertext = self.wrap_with(Some(&OAEP_SHA1_MGF1SHA1), &pseudo)?;
+        let mut matdesc = EncryptionContext::new();
+        matdesc.insert("s3seal-key".into(), format!("{}:{}", self.namespace, self.name));
+        Ok(Some((dk, WrappedKey { algorithm: WrapAlgorithm::RsaOaepSha1, suite, ciphertext, context: matdesc })))
     }
 
     fn describe(&self) -> String {
