@@ -100,6 +100,13 @@ impl http_body::Body for ChannelBody {
     }
 }
 
+/// A body of `len` bytes fed through a channel that holds at most two
+/// chunks, and the sender that feeds it.
+pub(crate) fn channel_body(len: u64) -> (mpsc::Sender<std::result::Result<Bytes, io::Error>>, ChannelBody) {
+    let (tx, rx) = mpsc::channel(2);
+    (tx, ChannelBody { rx, len })
+}
+
 /// Encrypts `reader` with `enc` on a spawned task and returns the body
 /// that streams the ciphertext (`ciphertext_len` bytes).
 pub(crate) fn encrypting_body(

@@ -3,6 +3,7 @@
 use aws_sdk_s3::primitives::DateTime;
 
 use crate::context::EncryptionContext;
+use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::object::frame::END_OF_PART;
 use crate::object::layout::{FRAME_OVERHEAD, frame_count};
@@ -12,6 +13,8 @@ use crate::object::{
 use crate::s3::body::ObjectBody;
 use crate::s3::put::ObjectHeaders;
 use crate::s3::{Client, s3_error, split_metadata};
+use crate::s3ec::content::{self, open_key};
+use crate::s3ec::metadata::{ContentMetadata, is_s3ec_key};
 
 /// Conditions on a read, as the `If-*` headers of S3.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +62,8 @@ pub struct GetObjectOutput {
     pub version_id: Option<String>,
     /// The envelope, for s3seal objects.
     pub envelope: Option<Envelope>,
+    /// The content metadata, for Amazon S3 Encryption Client objects.
+    pub s3ec: Option<ContentMetadata>,
 }
 
 impl GetObject {
@@ -146,9 +151,21 @@ impl GetObject {
             headers: headers!(resp, metadata),
             version_id: resp.version_id.clone(),
             envelope: None,
+            s3ec: None,
         };
         let reader = Box::pin(resp.body.into_async_read());
         let Some(env) = env else {
+            if let Some(meta) = self.client.s3ec_metadata(&self.bucket, &self.key, &out.headers.metadata).await? {
+                let key = open_key(sh.cmm.as_ref(), &meta, sh.config.commitment_policy, &self.context).await?;
+                let verified = content::authenticate(reader, stored, key, &sh.config.s3ec_spool).await?;
+                let p = verified.len();
+                out.body = ObjectBody::plain(verified.into_reader(0, p).await?, p);
+                out.content_length = p;
+                out.object_size = p;
+                out.headers.metadata.retain(|k, _| !is_s3ec_key(k));
+                out.s3ec = Some(meta);
+                return Ok(out);
+            }
             if !sh.config.allow_unencrypted {
                 return Err(Error::NotEncrypted { bucket: self.bucket, key: self.key });
             }
@@ -182,6 +199,9 @@ impl GetObject {
         .await?;
         let sh = &self.client.shared;
         let Some(envelope) = head.envelope.clone() else {
+            if let Some(meta) = head.s3ec.clone() {
+                return self.s3ec_range(head, meta, range).await;
+            }
             if !sh.config.allow_unencrypted {
                 return Err(Error::NotEncrypted { bucket: self.bucket, key: self.key });
             }
@@ -240,6 +260,55 @@ impl GetObject {
             headers: head.headers,
             version_id: head.version_id,
             envelope: Some(envelope),
+            s3ec: None,
+        })
+    }
+
+    /// A range of an S3 Encryption Client object: cut from the
+    /// authenticated whole object, or (opt-in) decrypted alone without
+    /// authentication.
+    async fn s3ec_range(
+        self,
+        head: HeadObjectOutput,
+        meta: ContentMetadata,
+        range: ByteRange,
+    ) -> Result<GetObjectOutput> {
+        let sh = &self.client.shared;
+        let p = head.content_length;
+        let (a, b) = range.resolve(p).ok_or(Error::InvalidRange { length: p })?;
+        let count = b - a + 1;
+        let key = open_key(sh.cmm.as_ref(), &meta, sh.config.commitment_policy, &self.context).await?;
+        let request = sh
+            .s3_read
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_version_id(self.version_id.clone())
+            .set_if_match(head.e_tag.clone());
+        let body = if sh.config.s3ec_unauthenticated_ranges {
+            let resp = request.range(format!("bytes={a}-{b}")).send().await.map_err(|e| s3_error("GetObject", e))?;
+            content::unauthenticated_range_reader(&key, a, count, Box::pin(resp.body.into_async_read()))?
+        } else {
+            let resp = request.send().await.map_err(|e| s3_error("GetObject", e))?;
+            let stored = u64::try_from(resp.content_length().unwrap_or(0)).unwrap_or(0);
+            let verified =
+                content::authenticate(resp.body.into_async_read(), stored, key, &sh.config.s3ec_spool).await?;
+            if verified.len() != p {
+                return Err(Error::malformed("the object changed between reads"));
+            }
+            verified.into_reader(a, count).await?
+        };
+        Ok(GetObjectOutput {
+            body: ObjectBody::plain(body, count),
+            content_length: count,
+            content_range: Some(format!("bytes {a}-{b}/{p}")),
+            object_size: p,
+            e_tag: head.e_tag,
+            last_modified: head.last_modified,
+            headers: head.headers,
+            version_id: head.version_id,
+            envelope: None,
+            s3ec: Some(meta),
         })
     }
 
@@ -269,6 +338,7 @@ impl GetObject {
             headers: head.headers,
             version_id: head.version_id,
             envelope: None,
+            s3ec: None,
         })
     }
 }
@@ -378,6 +448,8 @@ pub struct HeadObjectOutput {
     pub version_id: Option<String>,
     /// The envelope, for s3seal objects.
     pub envelope: Option<Envelope>,
+    /// The content metadata, for Amazon S3 Encryption Client objects.
+    pub s3ec: Option<ContentMetadata>,
 }
 
 impl HeadObject {
@@ -414,7 +486,7 @@ impl HeadObject {
         let allow = self.client.shared.config.allow_unencrypted;
         let (bucket, key) = (self.bucket.clone(), self.key.clone());
         let out = self.send_raw().await?;
-        if out.envelope.is_none() && !allow {
+        if out.envelope.is_none() && out.s3ec.is_none() && !allow {
             return Err(Error::NotEncrypted { bucket, key });
         }
         Ok(out)
@@ -437,12 +509,20 @@ impl HeadObject {
             .send()
             .await
             .map_err(|e| s3_error("HeadObject", e))?;
-        let (metadata, env) = split_metadata(resp.metadata());
+        let (mut metadata, env) = split_metadata(resp.metadata());
         let stored = u64::try_from(resp.content_length().unwrap_or(0)).unwrap_or(0);
         let envelope = env.map(|v| Envelope::from_metadata_value(&v)).transpose()?;
-        let content_length = match &envelope {
-            Some(e) => plaintext_len(stored, u64::from(e.frame_length))?,
-            None => stored,
+        let s3ec = match envelope {
+            Some(_) => None,
+            None => self.client.s3ec_metadata(&self.bucket, &self.key, &metadata).await?,
+        };
+        let content_length = match (&envelope, &s3ec) {
+            (Some(e), _) => plaintext_len(stored, u64::from(e.frame_length))?,
+            (None, Some(_)) => {
+                metadata.retain(|k, _| !is_s3ec_key(k));
+                stored.checked_sub(TAG_LEN as u64).ok_or(Error::Truncated("the object is shorter than its tag"))?
+            }
+            (None, None) => stored,
         };
         Ok(HeadObjectOutput {
             content_length,
@@ -452,6 +532,7 @@ impl HeadObject {
             headers: headers!(resp, metadata),
             version_id: resp.version_id,
             envelope,
+            s3ec,
         })
     }
 }

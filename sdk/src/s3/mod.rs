@@ -33,6 +33,8 @@ use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::object::envelope::METADATA_KEY;
 use crate::object::{Envelope, ObjectSuite, SealedObject};
+use crate::s3ec::SpoolLimits;
+use crate::suite::CommitmentPolicy;
 
 /// The standard headers of an `aws-sdk-s3` response, with `metadata`.
 macro_rules! headers {
@@ -66,6 +68,7 @@ mod copy;
 mod get;
 mod multipart;
 mod put;
+mod s3ec;
 
 pub use body::{Body, ObjectBody};
 pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
@@ -97,6 +100,35 @@ pub struct Config {
     pub backend: Backend,
     /// Refuse envelopes with more encrypted data keys than this.
     pub max_encrypted_data_keys: Option<usize>,
+    /// The format of new objects.
+    pub write_format: WriteFormat,
+    /// Which S3 Encryption Client objects may be read: format V2 has no key
+    /// commitment and is read only under a policy that allows it.
+    pub commitment_policy: CommitmentPolicy,
+    /// How S3 Encryption Client objects (one AES-GCM tag over the whole
+    /// object) are held while they are authenticated.
+    pub s3ec_spool: SpoolLimits,
+    /// Look for `<key>.instruction` when an object carries no encryption
+    /// metadata of its own (S3 Encryption Client instruction-file mode).
+    pub s3ec_instruction_files: bool,
+    /// **Unauthenticated**: serve ranged reads of S3 Encryption Client
+    /// objects by decrypting only the requested bytes (AES-CTR), without
+    /// verifying the object's tag. Modified bytes then go undetected. Off by
+    /// default: ranges are cut from the authenticated whole object.
+    pub s3ec_unauthenticated_ranges: bool,
+}
+
+/// The format [`Client`] writes new objects in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WriteFormat {
+    /// The s3seal object format (`docs/FORMAT.md`): framed, ranged reads
+    /// and parallel multipart uploads. The default.
+    #[default]
+    S3seal,
+    /// Amazon S3 Encryption Client format V3, readable by the official
+    /// clients: one AES-GCM message per object, multipart parts sent in
+    /// sequence.
+    S3ecV3,
 }
 
 impl Default for Config {
@@ -109,6 +141,11 @@ impl Default for Config {
             allow_unencrypted: false,
             backend: Backend::default(),
             max_encrypted_data_keys: None,
+            write_format: WriteFormat::default(),
+            commitment_policy: CommitmentPolicy::default(),
+            s3ec_spool: SpoolLimits::default(),
+            s3ec_instruction_files: true,
+            s3ec_unauthenticated_ranges: false,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::s3::put::{ObjectHeaders, put_sealed};
 use crate::s3::{Client, check_metadata_size, s3_error};
 
 /// S3's smallest part other than the last.
-const MIN_PART: u64 = 5 * 1024 * 1024;
+pub(crate) const MIN_PART: u64 = 5 * 1024 * 1024;
 
 /// Builder of a multipart upload. See [`Client::create_multipart_upload`].
 #[derive(Debug)]
@@ -110,6 +110,13 @@ impl CreateMultipartUpload {
     /// Obtains the data key and starts the upload.
     pub async fn send(self) -> Result<MultipartUpload> {
         let sh = &self.client.shared;
+        if sh.config.write_format == crate::s3::WriteFormat::S3ecV3 {
+            return Err(Error::InvalidParameter(
+                "S3 Encryption Client objects are one AES-GCM stream whose parts must be encrypted in sequence: \
+                 write them with put_object or upload"
+                    .into(),
+            ));
+        }
         let sealed = SealedObject::create(
             sh.cmm.as_ref(),
             sh.config.backend,
@@ -492,6 +499,27 @@ impl Upload {
     /// in parallel parts otherwise. Memory: at most `concurrency + 1` parts.
     pub async fn send(self) -> Result<UploadOutput> {
         let sh = self.client.shared.clone();
+        if sh.config.write_format == crate::s3::WriteFormat::S3ecV3 {
+            let body = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new()));
+            let len = body.known_len();
+            let (out, parts) = crate::s3::s3ec::put_s3ec(
+                &self.client,
+                &self.bucket,
+                &self.key,
+                &self.context,
+                &self.headers,
+                body,
+                len,
+            )
+            .await?;
+            return Ok(UploadOutput {
+                e_tag: out.e_tag,
+                version_id: out.version_id,
+                plaintext_length: out.plaintext_length,
+                ciphertext_length: out.ciphertext_length,
+                parts,
+            });
+        }
         let f = u64::from(sh.config.frame_length);
         let part_size = (sh.config.part_size.max(MIN_PART) / f).max(1) * f;
         let mut reader = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new())).into_reader();
@@ -571,7 +599,7 @@ fn number_of_parts(len: u64, part: u64) -> u32 {
 }
 
 /// Reads up to `size` bytes (fewer only at the end of the stream).
-async fn read_part(reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin), size: u64) -> Result<Vec<u8>> {
+pub(crate) async fn read_part(reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin), size: u64) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(usize::MAX).min(64 << 20));
     reader.take(size).read_to_end(&mut buf).await?;
     Ok(buf)

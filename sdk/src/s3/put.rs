@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::object::envelope::{FLAG_END_MARKED, METADATA_KEY, NewObject};
 use crate::object::{PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
-use crate::s3::{Client, check_metadata_size, s3_error};
+use crate::s3::s3ec::put_s3ec;
+use crate::s3::{Client, WriteFormat, check_metadata_size, s3_error};
 
 /// Standard object headers kept alongside the encrypted body.
 #[derive(Debug, Clone, Default)]
@@ -119,6 +120,12 @@ impl PutObject {
     /// Encrypts and uploads.
     pub async fn send(self) -> Result<PutObjectOutput> {
         let body = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new()));
+        if self.client.shared.config.write_format == WriteFormat::S3ecV3 {
+            let len = self.content_length.or(body.known_len());
+            return put_s3ec(&self.client, &self.bucket, &self.key, &self.context, &self.headers, body, len)
+                .await
+                .map(|(out, _)| out);
+        }
         match self.content_length.or(body.known_len()) {
             Some(len) => {
                 put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, body, len).await

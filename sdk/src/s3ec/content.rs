@@ -227,8 +227,8 @@ impl Authenticated {
             }
             Spool::File(mut f) => {
                 f.seek(SeekFrom::Start(first)).await?;
-                Ok(Box::pin(FileReader {
-                    file: f,
+                Ok(Box::pin(KeystreamReader {
+                    inner: f,
                     keystream: self.key.keystream(first)?,
                     remaining: count,
                     scratch: Vec::new(),
@@ -238,15 +238,15 @@ impl Authenticated {
     }
 }
 
-/// Decrypts an authenticated temporary file as it is read.
-struct FileReader {
-    file: tokio::fs::File,
+/// Applies the content keystream to what `inner` yields.
+struct KeystreamReader<R> {
+    inner: R,
     keystream: GcmKeystream,
     remaining: u64,
     scratch: Vec<u8>,
 }
 
-impl AsyncRead for FileReader {
+impl<R: AsyncRead + Unpin> AsyncRead for KeystreamReader<R> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.remaining == 0 || buf.remaining() == 0 {
@@ -255,10 +255,10 @@ impl AsyncRead for FileReader {
         let want = usize::try_from(this.remaining).unwrap_or(usize::MAX).min(buf.remaining()).min(READ_CHUNK);
         this.scratch.resize(want, 0);
         let mut rb = ReadBuf::new(&mut this.scratch[..want]);
-        ready!(Pin::new(&mut this.file).poll_read(cx, &mut rb))?;
+        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
         let n = rb.filled().len();
         if n == 0 {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the temporary file ended early")));
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object ended early")));
         }
         let chunk = &mut this.scratch[..n];
         this.keystream.apply(chunk).map_err(io::Error::other)?;
@@ -266,6 +266,24 @@ impl AsyncRead for FileReader {
         this.remaining -= n as u64;
         Poll::Ready(Ok(()))
     }
+}
+
+/// **Unauthenticated** decryption of `count` content bytes starting at
+/// `offset`, read from `ciphertext` (which must start at that offset):
+/// AES-CTR without the GCM tag, so a modified byte goes undetected. Only
+/// for callers that opted in to unauthenticated ranged reads.
+pub fn unauthenticated_range_reader(
+    key: &ContentKey,
+    offset: u64,
+    count: u64,
+    ciphertext: Pin<Box<dyn AsyncRead + Send>>,
+) -> Result<Pin<Box<dyn AsyncRead + Send>>> {
+    Ok(Box::pin(KeystreamReader {
+        inner: ciphertext,
+        keystream: key.keystream(offset)?,
+        remaining: count,
+        scratch: Vec::new(),
+    }))
 }
 
 /// A new V3 object: its metadata and the encryptor of its content.
