@@ -2,6 +2,8 @@
 # Creates the Python environments the end-to-end tests use as real peers:
 #   .venv          moto (S3 + KMS server), boto3, aws cli v1, the Python ESDK
 #   .venv-esdk-cli the aws-encryption-cli (kept apart: it pins its own deps)
+#   .venv-s3ec     the Amazon S3 Encryption Client for Python (needs a newer
+#                  boto3 and cryptography than the aws cli v1 allows)
 # Idempotent: an environment whose marker file exists is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,3 +41,4 @@ make_venv() {
 
 make_venv .venv "moto[server]>=5" boto3 awscli "aws-encryption-sdk[MPL]>=4"
 make_venv .venv-esdk-cli aws-encryption-sdk-cli
+make_venv .venv-s3ec "amazon-s3-encryption-client-python>=4"

@@ -99,6 +99,11 @@ pub struct ProxyArgs {
     /// Seconds a graceful shutdown waits for open requests [default: 30].
     #[arg(long, value_name = "SECS")]
     pub shutdown_timeout: Option<u64>,
+    /// Which S3 Encryption Client objects are read: require-encrypt-require-decrypt (format V3 only)
+    /// or require-encrypt-allow-decrypt (also V2, which has no key commitment)
+    /// [default: require-encrypt-require-decrypt].
+    #[arg(long, value_name = "POLICY")]
+    pub commitment_policy: Option<String>,
     /// Print the effective settings (secrets hidden) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -141,6 +146,7 @@ impl ProxyArgs {
             suite: self.suite.clone(),
             cache: (cache != PartialCache::default()).then_some(cache),
             shutdown_timeout_secs: self.shutdown_timeout,
+            commitment_policy: self.commitment_policy.clone(),
         }
     }
 }

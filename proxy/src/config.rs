@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use s3seal::CommitmentPolicy;
 use s3seal::cache::CacheLimits;
 use s3seal::keyring::kms::KmsArn;
 use s3seal::keyspec::KeySpec;
@@ -173,6 +174,10 @@ pub struct PartialSettings {
     pub cache: Option<PartialCache>,
     /// Seconds a graceful shutdown waits for open requests.
     pub shutdown_timeout_secs: Option<u64>,
+    /// Which Amazon S3 Encryption Client objects are read:
+    /// `require-encrypt-require-decrypt` (default: format V3 only) or
+    /// `require-encrypt-allow-decrypt` (also V2, which has no key commitment).
+    pub commitment_policy: Option<String>,
 }
 
 /// `a` if set, else `b`.
@@ -325,6 +330,7 @@ impl PartialSettings {
             suite: var(l, "S3SEAL_SUITE"),
             cache: some_if(cache != PartialCache::default()).map(|()| cache),
             shutdown_timeout_secs: parse_var(l, "S3SEAL_SHUTDOWN_TIMEOUT_SECS")?,
+            commitment_policy: var(l, "S3SEAL_COMMITMENT_POLICY"),
         })
     }
 
@@ -345,6 +351,7 @@ impl PartialSettings {
             suite: pick(self.suite, lower.suite),
             cache: merge(self.cache, lower.cache, PartialCache::over),
             shutdown_timeout_secs: pick(self.shutdown_timeout_secs, lower.shutdown_timeout_secs),
+            commitment_policy: pick(self.commitment_policy, lower.commitment_policy),
         }
     }
 
@@ -437,6 +444,19 @@ impl PartialSettings {
         };
         let cache = resolve_cache(self.cache.unwrap_or_default())?;
         let shutdown_timeout = self.shutdown_timeout_secs.map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs);
+        let commitment_policy = match self.commitment_policy.as_deref() {
+            None => CommitmentPolicy::default(),
+            Some(s) => {
+                let p: CommitmentPolicy = s.parse().map_err(|e| Error::Config(format!("commitment_policy: {e}")))?;
+                if p == CommitmentPolicy::ForbidEncryptAllowDecrypt {
+                    return Err(Error::Config(
+                        "commitment_policy: forbid-encrypt-allow-decrypt is for writers without key commitment; the proxy always writes with it"
+                            .into(),
+                    ));
+                }
+                p
+            }
+        };
         Ok(Settings {
             listen,
             admin_listen,
@@ -450,6 +470,7 @@ impl PartialSettings {
             suite,
             cache,
             shutdown_timeout,
+            commitment_policy,
         })
     }
 }
@@ -613,6 +634,8 @@ pub struct Settings {
     pub cache: CacheLimits,
     /// How long a graceful shutdown waits for open requests.
     pub shutdown_timeout: Duration,
+    /// Which Amazon S3 Encryption Client objects are read.
+    pub commitment_policy: CommitmentPolicy,
 }
 
 impl Default for Settings {

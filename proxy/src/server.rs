@@ -160,6 +160,7 @@ impl Server {
         let client_config = s3seal::s3::Config {
             suite: settings.suite,
             frame_length: settings.frame_length,
+            commitment_policy: settings.commitment_policy,
             ..s3seal::s3::Config::default()
         };
         let client = s3seal::s3::Client::with_cmm(prepared.s3.clone(), cache.clone(), client_config);

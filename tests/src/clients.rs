@@ -471,6 +471,8 @@ pub struct ProxyOptions {
     pub upstream_endpoint: Option<String>,
     /// A name for its files (config, log) in the test directory.
     pub name: String,
+    /// Extra top-level settings (TOML lines) for the config file.
+    pub extra_config: String,
 }
 
 /// The real `s3seal proxy` as a child process; killed when dropped.
@@ -502,6 +504,10 @@ impl ProxyProcess {
             "listen = \"127.0.0.1:0\"\nadmin_listen = \"off\"\nkeys = [{:?}]\nshutdown_timeout_secs = 10\n",
             upstream.key_spec(dir)?
         );
+        toml += &options.extra_config;
+        if !toml.ends_with('\n') {
+            toml.push('\n');
+        }
         if let Some(ca) = &options.tls {
             toml += &format!("[tls]\ncert = {:?}\nkey = {:?}\n", ca.cert_pem.display(), ca.key_pem.display());
         }

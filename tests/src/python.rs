@@ -2,6 +2,7 @@
 //!
 //! * `<repo>/.venv`: moto, boto3, aws cli v1 and the Python ESDK with the MPL.
 //! * `<repo>/.venv-esdk-cli`: the `aws-encryption-cli`.
+//! * `<repo>/.venv-s3ec`: the Amazon S3 Encryption Client for Python.
 //!
 //! Every lookup fails with a message that tells the user to run
 //! `tests/setup-python.sh` when the environment is not there.
@@ -41,6 +42,11 @@ pub fn esdk_cli() -> Result<PathBuf> {
     require(repo_root().join(".venv-esdk-cli/bin/aws-encryption-cli"), "aws-encryption-cli (.venv-esdk-cli)")
 }
 
+/// `<repo>/.venv-s3ec/bin/python`: the Amazon S3 Encryption Client's venv.
+pub fn s3ec_python() -> Result<PathBuf> {
+    require(repo_root().join(".venv-s3ec/bin/python"), "the S3 Encryption Client Python (.venv-s3ec)")
+}
+
 /// `<repo>/tests/python/<name>`, checked to exist.
 pub fn script_path(name: &str) -> Result<PathBuf> {
     let path = repo_root().join("tests/python").join(name);
@@ -51,9 +57,18 @@ pub fn script_path(name: &str) -> Result<PathBuf> {
 /// with the venv's Python, stdin closed, and no inherited `AWS_*` settings
 /// that would make a peer depend on the developer's environment.
 pub fn command(script: impl AsRef<Path>) -> Result<Command> {
+    command_with(venv_python()?, script)
+}
+
+/// Like [`command`], with the Python of `.venv-s3ec`.
+pub fn s3ec_command(script: impl AsRef<Path>) -> Result<Command> {
+    command_with(s3ec_python()?, script)
+}
+
+fn command_with(python: PathBuf, script: impl AsRef<Path>) -> Result<Command> {
     let script = script.as_ref();
     let script = if script.is_file() { script.to_path_buf() } else { script_path(&script.to_string_lossy())? };
-    let mut cmd = Command::new(venv_python()?);
+    let mut cmd = Command::new(python);
     cmd.arg(script).stdin(Stdio::null());
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("AWS_") {
@@ -119,6 +134,18 @@ where
         );
     }
     Ok(out.stdout)
+}
+
+/// Runs `tests/python/s3ec_peer.py` with `args` under `.venv-s3ec`;
+/// returns its output whatever the exit status.
+pub fn run_s3ec_peer<I, S>(args: I) -> Result<Output>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = s3ec_command("s3ec_peer.py")?;
+    cmd.args(args);
+    output(&mut cmd)
 }
 
 #[cfg(test)]
