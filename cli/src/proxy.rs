@@ -224,6 +224,7 @@ mod tests {
             cache_max_bytes: None,
             cache_capacity: None,
             shutdown_timeout: None,
+            commitment_policy: Some("require-encrypt-allow-decrypt".into()),
             print_config: false,
         };
         let p = args.to_partial();
@@ -233,6 +234,7 @@ mod tests {
         assert_eq!(s.admin_listen, None);
         assert_eq!(s.frame_length, 4096);
         assert_eq!(s.cache.max_messages, 2);
+        assert_eq!(s.commitment_policy, s3seal::CommitmentPolicy::RequireEncryptAllowDecrypt);
         assert_eq!(s.keys.len(), 1);
     }
 }

@@ -764,6 +764,8 @@ mod tests {
         assert!(bad("keys = [\"kms:alias/x\"]").to_string().contains("key ARN"));
         assert!(bad("frame_length = 10").to_string().contains("power of two"));
         assert!(bad("frame_length = 2097152").to_string().contains("power of two"));
+        assert!(bad("commitment_policy = \"sometimes\"").to_string().contains("commitment_policy"));
+        assert!(bad("commitment_policy = \"forbid-encrypt-allow-decrypt\"").to_string().contains("always writes"));
         assert!(bad("[tls]\ncert = \"/c\"").to_string().contains("both"));
         assert!(bad("[upstream]\nregion = \"x\"").to_string().contains("no upstream endpoint"));
         assert!(bad("[upstream]\nendpoint = \"ftp://x\"").to_string().contains("http"));
