@@ -17,13 +17,14 @@
 //! order (see `crate::s3ec`). Encryption is one pass: encrypt a piece,
 //! then absorb the ciphertext it produced.
 //!
-//! The AES and GHASH implementations are the RustCrypto `aes`, `ctr` and
-//! `ghash` crates (the same ones `aes-gcm` is built from); the tests check
-//! this composition against one-shot AES-GCM on random inputs split at
-//! random points.
+//! AES (one block for `H` and `E_K(J0)`, and the CTR keystream) comes
+//! from `aws-lc-rs`; GHASH from the RustCrypto `ghash` crate (the one
+//! `aes-gcm` is built from). The tests check this composition against
+//! one-shot AES-GCM on random inputs split at random points, and against
+//! NIST's test vectors.
 
-use aes::Aes256;
-use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher, StreamCipherSeek};
+use aws_lc_rs::cipher::{AES_256, EncryptingKey, EncryptionContext, UnboundCipherKey};
+use aws_lc_rs::iv::FixedLength;
 use ghash::GHash;
 use ghash::universal_hash::UniversalHash;
 use subtle::ConstantTimeEq;
@@ -42,9 +43,18 @@ pub const MAX_TEXT_LEN: u64 = (1 << 36) - 32;
 
 const BLOCK: usize = 16;
 
-fn cipher(key: &[u8]) -> Result<Aes256> {
-    Aes256::new_from_slice(key)
-        .map_err(|_| Error::InvalidKey(format!("AES-256-GCM needs a 32-byte key, got {}", key.len())))
+fn unbound(key: &[u8]) -> Result<UnboundCipherKey> {
+    if key.len() != KEY_LEN {
+        return Err(Error::InvalidKey(format!("AES-256-GCM needs a 32-byte key, got {}", key.len())));
+    }
+    UnboundCipherKey::new(&AES_256, key).map_err(|_| Error::Crypto("AES key setup failed"))
+}
+
+/// `E_K(block)`: one AES block.
+fn encrypt_block(key: &[u8], block: &mut [u8; BLOCK]) -> Result<()> {
+    let ecb = EncryptingKey::ecb(unbound(key)?).map_err(|_| Error::Crypto("AES key setup failed"))?;
+    ecb.less_safe_encrypt(block, EncryptionContext::None).map_err(|_| Error::Crypto("AES block encryption failed"))?;
+    Ok(())
 }
 
 /// `J0 = IV ‖ 0³¹ ‖ 1`.
@@ -84,19 +94,14 @@ impl Drop for GcmAuthenticator {
 impl GcmAuthenticator {
     /// Starts the tag computation for `key`, `iv` and additional data `aad`.
     pub fn new(key: &[u8], iv: &[u8; IV_LEN], aad: &[u8]) -> Result<Self> {
-        let aes = cipher(key)?;
-        let mut h = ghash::Key::default();
-        aes.encrypt_block(&mut h);
-        let ghash = GHash::new(&h);
+        let mut h = [0u8; BLOCK];
+        encrypt_block(key, &mut h)?;
+        let mut ghash = GHash::new(&ghash::Key::from(h));
         h.zeroize();
-        let mut mask = ghash::Block::from(j0(iv));
-        aes.encrypt_block(&mut mask);
-        let mut ghash = ghash;
+        let mut mask = j0(iv);
+        encrypt_block(key, &mut mask)?;
         ghash.update_padded(aad);
-        let mut m = [0u8; BLOCK];
-        m.copy_from_slice(&mask);
-        mask.zeroize();
-        Ok(Self { ghash, mask: m, partial: [0; BLOCK], partial_len: 0, aad_len: aad.len() as u64, text_len: 0 })
+        Ok(Self { ghash, mask, partial: [0; BLOCK], partial_len: 0, aad_len: aad.len() as u64, text_len: 0 })
     }
 
     /// Ciphertext bytes absorbed so far.
@@ -164,14 +169,18 @@ impl GcmAuthenticator {
 }
 
 /// The CTR half of GCM: the keystream that encrypts and decrypts,
-/// positioned at any byte offset of the message.
+/// positioned at any byte offset of the message. Block `i` of the message
+/// uses the counter block `IV ‖ [2 + i]₃₂`; the length limit keeps the
+/// 32-bit counter from wrapping.
 pub struct GcmKeystream {
-    ctr: ctr::Ctr32BE<Aes256>,
+    ctr: EncryptingKey,
+    iv: [u8; IV_LEN],
+    offset: u64,
 }
 
 impl std::fmt::Debug for GcmKeystream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GcmKeystream")
+        f.debug_struct("GcmKeystream").field("offset", &self.offset).finish_non_exhaustive()
     }
 }
 
@@ -181,21 +190,43 @@ impl GcmKeystream {
         if offset > MAX_TEXT_LEN {
             return Err(Error::InvalidParameter("offset beyond the AES-GCM message limit".into()));
         }
-        let mut counter = j0(iv);
-        counter[BLOCK - 1] = 2;
-        let key_array: &[u8; KEY_LEN] = key
-            .try_into()
-            .map_err(|_| Error::InvalidKey(format!("AES-256-GCM needs a 32-byte key, got {}", key.len())))?;
-        let mut ctr = ctr::Ctr32BE::<Aes256>::new(&(*key_array).into(), &counter.into());
-        counter.zeroize();
-        ctr.try_seek(offset).map_err(|_| Error::InvalidParameter("offset beyond the AES-GCM message limit".into()))?;
-        Ok(Self { ctr })
+        let ctr = EncryptingKey::ctr(unbound(key)?).map_err(|_| Error::Crypto("AES key setup failed"))?;
+        Ok(Self { ctr, iv: *iv, offset })
+    }
+
+    fn counter_block(&self) -> EncryptionContext {
+        let mut block = [0u8; BLOCK];
+        block[..IV_LEN].copy_from_slice(&self.iv);
+        // offset ≤ MAX_TEXT_LEN, so the block index fits 32 bits with room for 2.
+        let index = (self.offset / BLOCK as u64 + 2) as u32;
+        block[IV_LEN..].copy_from_slice(&index.to_be_bytes());
+        EncryptionContext::Iv128(FixedLength::from(block))
     }
 
     /// XORs the next `buf.len()` keystream bytes into `buf` (encrypts or
     /// decrypts in place).
-    pub fn apply(&mut self, buf: &mut [u8]) -> Result<()> {
-        self.ctr.try_apply_keystream(buf).map_err(|_| Error::InvalidParameter("AES-GCM message limit reached".into()))
+    pub fn apply(&mut self, mut buf: &mut [u8]) -> Result<()> {
+        if self.offset.checked_add(buf.len() as u64).is_none_or(|end| end > MAX_TEXT_LEN) {
+            return Err(Error::InvalidParameter("AES-GCM message limit reached".into()));
+        }
+        let fail = |_| Error::Crypto("AES-CTR failed");
+        let skip = (self.offset % BLOCK as u64) as usize;
+        if skip != 0 && !buf.is_empty() {
+            let mut block = [0u8; BLOCK];
+            self.ctr.less_safe_encrypt(&mut block, self.counter_block()).map_err(fail)?;
+            let n = (BLOCK - skip).min(buf.len());
+            for (b, k) in buf[..n].iter_mut().zip(&block[skip..skip + n]) {
+                *b ^= k;
+            }
+            block.zeroize();
+            self.offset += n as u64;
+            buf = &mut buf[n..];
+        }
+        if !buf.is_empty() {
+            self.ctr.less_safe_encrypt(buf, self.counter_block()).map_err(fail)?;
+            self.offset += buf.len() as u64;
+        }
+        Ok(())
     }
 }
 

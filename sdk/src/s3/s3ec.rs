@@ -86,7 +86,7 @@ impl Client {
 
 /// Uploads `body` as an S3 Encryption Client V3 object: one request when
 /// the length is known and fits, else a multipart upload whose parts are
-/// encrypted and sent in sequence (one GCM stream; memory: two parts).
+/// encrypted and sent in sequence (one GCM stream; memory: one part).
 /// Returns the output and the number of parts (1 for a single request).
 pub(crate) async fn put_s3ec(
     client: &Client,
@@ -223,9 +223,11 @@ async fn put_parts(
         let mut parts = Vec::new();
         let mut plaintext = 0u64;
         for number in 1..=10_000i32 {
-            let next =
-                if current.len() as u64 == part_size { read_part(&mut reader, part_size).await? } else { Vec::new() };
-            let last = next.is_empty();
+            // One byte of look-ahead tells whether this part is the last
+            // (which carries the tag) without holding a second part.
+            let mut peek = [0u8; 1];
+            let more = current.len() as u64 == part_size && reader.read(&mut peek).await? == 1;
+            let last = !more;
             plaintext += current.len() as u64;
             let e = enc.as_mut().ok_or(Error::Crypto("encryptor used after the last part"))?;
             e.update(&mut current)?;
@@ -264,7 +266,9 @@ async fn put_parts(
                 };
                 return Ok((out, number.unsigned_abs()));
             }
-            current = next;
+            current = Vec::with_capacity(usize::try_from(part_size).unwrap_or(usize::MAX));
+            current.push(peek[0]);
+            (&mut reader).take(part_size - 1).read_to_end(&mut current).await?;
         }
         Err(Error::InvalidParameter("the body needs more than 10,000 parts: raise the part size".into()))
     }
