@@ -4,10 +4,9 @@ use aws_sdk_s3::types::{MetadataDirective, Object};
 
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
-use crate::object::envelope::METADATA_KEY;
 use crate::object::plaintext_len;
 use crate::s3::put::ObjectHeaders;
-use crate::s3::{Client, check_metadata_size, s3_error};
+use crate::s3::{Client, s3_error};
 
 /// Largest object S3 copies in one request.
 const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -102,9 +101,7 @@ impl CopyObject {
         };
         let headers = self.replace.clone().unwrap_or_else(|| head.headers.clone());
         let mut metadata = headers.metadata.clone();
-        metadata.remove(METADATA_KEY);
-        metadata.insert(METADATA_KEY.to_string(), new_envelope.to_metadata_value()?);
-        check_metadata_size(&metadata)?;
+        self.client.attach_envelope(&self.bucket, &mut metadata, &new_envelope).await?;
         let source = format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key));
         let request = sh
             .s3
@@ -158,8 +155,11 @@ impl DeleteObject {
         self
     }
 
-    /// Deletes the object.
+    /// Deletes the object, and the sidecar holding its envelope if it has one.
     pub async fn send(self) -> Result<()> {
+        // The sidecar pointer is in the object's metadata; a failed HEAD
+        // (a missing object, say) must not block the delete itself.
+        let head = self.client.shared.s3.head_object().bucket(&self.bucket).key(&self.key).send().await.ok();
         self.client
             .shared
             .s3
@@ -169,6 +169,9 @@ impl DeleteObject {
             .send()
             .await
             .map_err(|e| s3_error("DeleteObject", e))?;
+        if let Some(meta) = head.as_ref().and_then(|h| h.metadata()) {
+            self.client.delete_sidecar(&self.bucket, meta).await?;
+        }
         Ok(())
     }
 }

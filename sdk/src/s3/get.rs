@@ -12,7 +12,7 @@ use crate::object::{
 };
 use crate::s3::body::ObjectBody;
 use crate::s3::put::ObjectHeaders;
-use crate::s3::{Client, s3_error, split_metadata};
+use crate::s3::{Client, s3_error};
 use crate::s3ec::content::{self, open_key};
 use crate::s3ec::metadata::{ContentMetadata, is_s3ec_key};
 
@@ -139,7 +139,8 @@ impl GetObject {
             .send()
             .await
             .map_err(|e| s3_error("GetObject", e))?;
-        let (metadata, env) = split_metadata(resp.metadata());
+        let mut metadata = resp.metadata().cloned().unwrap_or_default();
+        let envelope = self.client.detach_envelope(&self.bucket, &mut metadata).await?;
         let stored = u64::try_from(resp.content_length().unwrap_or(0)).unwrap_or(0);
         let mut out = GetObjectOutput {
             body: ObjectBody::plain(Box::pin(tokio::io::empty()), 0),
@@ -154,7 +155,7 @@ impl GetObject {
             s3ec: None,
         };
         let reader = Box::pin(resp.body.into_async_read());
-        let Some(env) = env else {
+        let Some(envelope) = envelope else {
             if let Some(meta) = self.client.s3ec_metadata(&self.bucket, &self.key, &out.headers.metadata).await? {
                 let key = open_key(sh.cmm.as_ref(), &meta, sh.config.commitment_policy, &self.context).await?;
                 let verified = content::authenticate(reader, stored, key, &sh.config.s3ec_spool).await?;
@@ -172,7 +173,6 @@ impl GetObject {
             out.body = ObjectBody::plain(reader, stored);
             return Ok(out);
         };
-        let envelope = Envelope::from_metadata_value(&env)?;
         let sealed = self.client.open_envelope(envelope.clone(), &self.bucket, &self.key, &self.context).await?;
         let f = u64::from(envelope.frame_length);
         let p = plaintext_len(stored, f)?;
@@ -509,9 +509,9 @@ impl HeadObject {
             .send()
             .await
             .map_err(|e| s3_error("HeadObject", e))?;
-        let (mut metadata, env) = split_metadata(resp.metadata());
+        let mut metadata = resp.metadata().cloned().unwrap_or_default();
+        let envelope = self.client.detach_envelope(&self.bucket, &mut metadata).await?;
         let stored = u64::try_from(resp.content_length().unwrap_or(0)).unwrap_or(0);
-        let envelope = env.map(|v| Envelope::from_metadata_value(&v)).transpose()?;
         let s3ec = match envelope {
             Some(_) => None,
             None => self.client.s3ec_metadata(&self.bucket, &self.key, &metadata).await?,

@@ -31,7 +31,6 @@ use crate::context::EncryptionContext;
 use crate::crypto::aead::Backend;
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
-use crate::object::envelope::METADATA_KEY;
 use crate::object::{Envelope, ObjectSuite, SealedObject};
 use crate::s3ec::SpoolLimits;
 use crate::suite::CommitmentPolicy;
@@ -69,6 +68,7 @@ mod get;
 mod multipart;
 mod put;
 mod s3ec;
+mod sidecar;
 
 pub use body::{Body, ObjectBody};
 pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
@@ -77,6 +77,7 @@ pub use multipart::{
     CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput,
 };
 pub use put::{ObjectHeaders, PutObject, PutObjectOutput};
+pub use sidecar::{SIDECAR_PREFIX, SIDECAR_REF_KEY};
 
 /// S3's limit on user-defined metadata: keys and values, in bytes.
 pub const MAX_USER_METADATA: usize = 2048;
@@ -279,19 +280,12 @@ where
     Error::S3 { operation, status, code, message }
 }
 
-/// Splits stored metadata into the user's part and s3seal's envelope.
-pub(crate) fn split_metadata(meta: Option<&HashMap<String, String>>) -> (HashMap<String, String>, Option<String>) {
-    let mut user = meta.cloned().unwrap_or_default();
-    let env = user.remove(METADATA_KEY);
-    (user, env)
-}
-
 /// Fails if user metadata plus the envelope would exceed S3's limit.
 pub(crate) fn check_metadata_size(meta: &HashMap<String, String>) -> Result<()> {
     let size: usize = meta.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > MAX_USER_METADATA {
         return Err(Error::InvalidParameter(format!(
-            "user metadata plus the s3seal envelope take {size} bytes, over S3's {MAX_USER_METADATA}-byte limit: use fewer keyrings or less metadata"
+            "user metadata takes {size} bytes, over S3's {MAX_USER_METADATA}-byte limit: store less metadata"
         )));
     }
     Ok(())

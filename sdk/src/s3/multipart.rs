@@ -10,11 +10,11 @@ use tokio::task::JoinSet;
 
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
-use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART, METADATA_KEY, NewObject};
+use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART, NewObject};
 use crate::object::{Envelope, PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
 use crate::s3::put::{ObjectHeaders, put_sealed};
-use crate::s3::{Client, check_metadata_size, s3_error};
+use crate::s3::{Client, s3_error};
 
 /// S3's smallest part other than the last.
 pub(crate) const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -133,8 +133,7 @@ impl CreateMultipartUpload {
         )
         .await?;
         let mut metadata = self.headers.metadata.clone();
-        metadata.insert(METADATA_KEY.to_string(), sealed.envelope.to_metadata_value()?);
-        check_metadata_size(&metadata)?;
+        self.client.attach_envelope(&self.bucket, &mut metadata, &sealed.envelope).await?;
         let request = sh.s3.create_multipart_upload().bucket(&self.bucket).key(&self.key).set_metadata(Some(metadata));
         let out =
             with_headers!(request, self.headers).send().await.map_err(|e| s3_error("CreateMultipartUpload", e))?;

@@ -6,11 +6,11 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
-use crate::object::envelope::{FLAG_END_MARKED, METADATA_KEY, NewObject};
+use crate::object::envelope::{FLAG_END_MARKED, NewObject};
 use crate::object::{PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
 use crate::s3::s3ec::put_s3ec;
-use crate::s3::{Client, WriteFormat, check_metadata_size, s3_error};
+use crate::s3::{Client, WriteFormat, s3_error};
 
 /// Standard object headers kept alongside the encrypted body.
 #[derive(Debug, Clone, Default)]
@@ -180,8 +180,7 @@ pub(crate) async fn put_sealed(
     )
     .await?;
     let mut metadata = headers.metadata.clone();
-    metadata.insert(METADATA_KEY.to_string(), sealed.envelope.to_metadata_value()?);
-    check_metadata_size(&metadata)?;
+    client.attach_envelope(bucket, &mut metadata, &sealed.envelope).await?;
     let enc = PartEncryptor::new(sealed.key.clone(), 0, f, true, Some(len))?;
     let c_len = ciphertext_len(len, u64::from(f));
     let stream = ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len));

@@ -1,0 +1,143 @@
+//! Envelopes too large for S3's 2 KB of user metadata go to a sidecar
+//! object (`docs/FORMAT.md` section 2.1): written, read (whole, ranged,
+//! HEAD), uploaded in parts, copied, deleted, and refused when the sidecar
+//! is missing, altered or swapped. On s3s-fs and on moto.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_s3::primitives::ByteStream;
+use s3seal::Error;
+use s3seal::cmm::DefaultCmm;
+use s3seal::keyring::{Keyring, MultiKeyring, RawAesKeyring};
+use s3seal::s3::{Body, Client, Config, SIDECAR_PREFIX, SIDECAR_REF_KEY};
+use s3seal_tests::clients::plaintext;
+use s3seal_tests::moto::MotoServer;
+use s3seal_tests::s3client::moto_s3_client;
+use s3seal_tests::s3fs::S3FsServer;
+
+const BUCKET: &str = "sidecar";
+
+/// Sixteen raw AES keys with long names: an envelope of about 3 KB.
+fn many_keys() -> Result<Arc<dyn Keyring>> {
+    let mut keys: Vec<Arc<dyn Keyring>> = Vec::new();
+    for i in 0..16u8 {
+        let name = format!("a-rather-long-key-name-to-fill-the-envelope-{i:02}");
+        keys.push(Arc::new(RawAesKeyring::new("s3seal-tests/sidecar", name, &[i; 32])?));
+    }
+    let generator = keys.remove(0);
+    Ok(Arc::new(MultiKeyring::new(Some(generator), keys)?))
+}
+
+async fn sidecars(raw: &aws_sdk_s3::Client) -> Result<Vec<String>> {
+    let list = raw.list_objects_v2().bucket(BUCKET).prefix(SIDECAR_PREFIX).send().await?;
+    Ok(list.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect())
+}
+
+async fn exercise(raw: aws_sdk_s3::Client) -> Result<()> {
+    raw.create_bucket().bucket(BUCKET).send().await.context("CreateBucket")?;
+    let config = Config { part_size: 5 * 1024 * 1024, ..Config::default() };
+    let client = Client::with_cmm(raw.clone(), Arc::new(DefaultCmm::new(many_keys()?)), config.clone());
+    // A reader holding only one of the sixteen keys.
+    let one = Arc::new(RawAesKeyring::new(
+        "s3seal-tests/sidecar",
+        "a-rather-long-key-name-to-fill-the-envelope-07",
+        &[7; 32],
+    )?);
+    let reader = Client::with_cmm(raw.clone(), Arc::new(DefaultCmm::new(one)), config);
+
+    let data = plaintext(0x51de_ca40, 200_001);
+    client.put_object().bucket(BUCKET).key("big-envelope").body(data.clone()).metadata("color", "red").send().await?;
+    let stored = raw.head_object().bucket(BUCKET).key("big-envelope").send().await?;
+    let meta = stored.metadata().cloned().unwrap_or_default();
+    ensure!(!meta.contains_key("s3seal-envelope"), "the envelope should not be inline: {meta:?}");
+    let pointer = meta.get(SIDECAR_REF_KEY).context("no sidecar pointer")?.clone();
+    ensure!(sidecars(&raw).await? == vec![format!("{SIDECAR_PREFIX}{pointer}")], "one sidecar");
+
+    let got = reader.get_object().bucket(BUCKET).key("big-envelope").send().await?;
+    ensure!(got.headers.metadata.get("color").map(String::as_str) == Some("red"), "user metadata");
+    ensure!(!got.headers.metadata.contains_key(SIDECAR_REF_KEY), "the pointer is hidden");
+    ensure!(got.body.collect().await? == data, "whole read");
+    let r = reader.get_object().bucket(BUCKET).key("big-envelope").range("bytes=65530-131100").send().await?;
+    ensure!(r.body.collect().await? == data[65530..=131100], "ranged read");
+    let h = reader.head_object().bucket(BUCKET).key("big-envelope").send().await?;
+    ensure!(h.content_length == data.len() as u64, "HEAD size");
+    ensure!(h.envelope.is_some_and(|e| e.encrypted_data_keys.len() == 16), "HEAD envelope");
+
+    // Multipart upload with the same keys.
+    let big = plaintext(0x51de_ca41, 11 * 1024 * 1024 + 3);
+    client
+        .upload()
+        .bucket(BUCKET)
+        .key("big-envelope-parts")
+        .body(Body::from_reader(std::io::Cursor::new(big.clone())))
+        .send()
+        .await?;
+    ensure!(reader.get_object().bucket(BUCKET).key("big-envelope-parts").send().await?.body.collect().await? == big);
+
+    // Copy: a new envelope (re-bound to the new key), so a new sidecar.
+    client.copy_object().source(BUCKET, "big-envelope").bucket(BUCKET).key("copied").send().await?;
+    ensure!(reader.get_object().bucket(BUCKET).key("copied").send().await?.body.collect().await? == data, "copy");
+    ensure!(sidecars(&raw).await?.len() == 3, "three sidecars after the copy");
+
+    // Swapping sidecar pointers between objects is refused: the envelope
+    // binds its object key.
+    let copied_meta =
+        raw.head_object().bucket(BUCKET).key("copied").send().await?.metadata().cloned().unwrap_or_default();
+    let body = raw.get_object().bucket(BUCKET).key("big-envelope").send().await?.body.collect().await?.into_bytes();
+    raw.put_object()
+        .bucket(BUCKET)
+        .key("swapped")
+        .set_metadata(Some(copied_meta))
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await?;
+    let swapped = reader.get_object().bucket(BUCKET).key("swapped").send().await;
+    ensure!(matches!(swapped, Err(Error::Authentication(_))), "swapped pointer: {swapped:?}");
+
+    // An altered sidecar is refused by its digest.
+    let key = format!("{SIDECAR_PREFIX}{pointer}");
+    let mut env = raw.get_object().bucket(BUCKET).key(&key).send().await?.body.collect().await?.into_bytes().to_vec();
+    env[40] ^= 1;
+    raw.put_object().bucket(BUCKET).key(&key).body(ByteStream::from(env)).send().await?;
+    let altered = reader.get_object().bucket(BUCKET).key("big-envelope").send().await;
+    ensure!(
+        matches!(&altered, Err(Error::Malformed(m)) if m.contains("does not match its digest")),
+        "altered sidecar: {altered:?}"
+    );
+
+    // Deleting an object deletes its sidecar; a missing sidecar is a clear error.
+    client.delete_object().bucket(BUCKET).key("copied").send().await?;
+    ensure!(sidecars(&raw).await?.len() == 2, "the copy's sidecar is deleted with it");
+    raw.delete_object().bucket(BUCKET).key(&key).send().await?;
+    let missing = reader.get_object().bucket(BUCKET).key("big-envelope").send().await;
+    ensure!(matches!(&missing, Err(Error::Malformed(m)) if m.contains("is missing")), "missing sidecar: {missing:?}");
+
+    // Small envelopes stay inline.
+    let small = Client::with_cmm(
+        raw.clone(),
+        Arc::new(DefaultCmm::new(Arc::new(RawAesKeyring::new("n", "k", &[1; 32])?))),
+        Config::default(),
+    );
+    small.put_object().bucket(BUCKET).key("small").body(b"tiny".to_vec()).send().await?;
+    let m = raw.head_object().bucket(BUCKET).key("small").send().await?.metadata().cloned().unwrap_or_default();
+    ensure!(m.contains_key("s3seal-envelope") && !m.contains_key(SIDECAR_REF_KEY), "inline envelope: {m:?}");
+
+    // User metadata alone over the limit is still refused.
+    let huge = "x".repeat(2100);
+    let r = small.put_object().bucket(BUCKET).key("too-much").body(b"x".to_vec()).metadata("note", huge).send().await;
+    ensure!(matches!(&r, Err(Error::InvalidParameter(m)) if m.contains("2048")), "oversized user metadata: {r:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_envelopes_use_a_sidecar_on_s3s_fs() -> Result<()> {
+    let fs = S3FsServer::start()?;
+    exercise(fs.client()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_envelopes_use_a_sidecar_on_moto() -> Result<()> {
+    let moto = MotoServer::start()?;
+    exercise(moto_s3_client(&moto)).await
+}
