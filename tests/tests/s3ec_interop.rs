@@ -448,3 +448,44 @@ async fn tampered_s3ec_objects_are_refused() -> Result<()> {
     ensure!(matches!(r, Err(Error::Authentication(_))), "changed V2 IV: {r:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3ec_objects_copy_server_side_and_stay_readable() -> Result<()> {
+    let w = World::start().await?;
+    let client = w.kms_client(Config::default()).await?;
+    let plain = Case { context: Some(("team", "blue")), ..case("c/v3", 9000, false) };
+    let instr = Case { instruction_file: true, ..case("c/v3-instruction", 70_000, false) };
+    let plain_data = w.python_put(&plain)?;
+    let instr_data = w.python_put(&instr)?;
+    client.copy_object().source(BUCKET, plain.key).bucket(BUCKET).key("c/copy").send().await?;
+    client.copy_object().source(BUCKET, instr.key).bucket(BUCKET).key("c/copy-instruction").send().await?;
+    let headers = s3seal::s3::ObjectHeaders {
+        content_type: Some("text/x-replaced".into()),
+        metadata: HashMap::from([("note".to_string(), "replaced".to_string())]),
+        ..Default::default()
+    };
+    client
+        .copy_object()
+        .source(BUCKET, plain.key)
+        .bucket(BUCKET)
+        .key("c/replaced")
+        .replace_headers(headers)
+        .send()
+        .await?;
+    for (key, data, ctx) in [
+        ("c/copy", &plain_data, plain.context),
+        ("c/copy-instruction", &instr_data, None),
+        ("c/replaced", &plain_data, plain.context),
+    ] {
+        ensure!(sdk_get(&client, key, None, None).await? == *data, "{key}: SDK read of the copy differs");
+        let mut extra = args(&["--kms-key", &w.key_arn]);
+        if let Some((k, v)) = ctx {
+            extra.extend(args(&["--context", &format!("{k}={v}")]));
+        }
+        ensure!(w.python_get(key, &extra)? == *data, "{key}: Python read of the copy differs");
+    }
+    let out = client.get_object().bucket(BUCKET).key("c/replaced").send().await?;
+    ensure!(out.headers.content_type.as_deref() == Some("text/x-replaced"), "replaced content type");
+    ensure!(out.headers.metadata.get("note").map(String::as_str) == Some("replaced"), "replaced metadata");
+    Ok(())
+}

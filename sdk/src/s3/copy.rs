@@ -1,12 +1,16 @@
 //! Copy, delete and list.
 
+use std::collections::HashMap;
+
 use aws_sdk_s3::types::{MetadataDirective, Object};
 
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::plaintext_len;
+use crate::s3::get::HeadObjectOutput;
 use crate::s3::put::ObjectHeaders;
-use crate::s3::{Client, s3_error};
+use crate::s3::{Client, check_metadata_size, s3_error};
+use crate::s3ec::metadata::{INSTRUCTION_SUFFIX, is_s3ec_key};
 
 /// Largest object S3 copies in one request.
 const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -83,6 +87,9 @@ impl CopyObject {
     pub async fn send(self) -> Result<CopyObjectOutput> {
         let sh = &self.client.shared;
         let head = self.client.head_object().bucket(&self.source_bucket).key(&self.source_key).send().await?;
+        if let Some(meta) = &head.s3ec {
+            return self.copy_s3ec(&head, meta.instruction_file).await;
+        }
         let envelope = head
             .envelope
             .clone()
@@ -113,6 +120,72 @@ impl CopyObject {
             .metadata_directive(MetadataDirective::Replace)
             .set_metadata(Some(metadata));
         let out = with_headers!(request, headers).send().await.map_err(|e| s3_error("CopyObject", e))?;
+        let r = out.copy_object_result;
+        Ok(CopyObjectOutput { e_tag: r.and_then(|r| r.e_tag), version_id: out.version_id })
+    }
+}
+
+impl CopyObject {
+    /// Copies an Amazon S3 Encryption Client object: its formats bind
+    /// nothing to the bucket or key, so the body and its encryption
+    /// metadata are copied as they are (server-side), with the instruction
+    /// file if the object has one.
+    async fn copy_s3ec(self, head: &HeadObjectOutput, instruction_file: bool) -> Result<CopyObjectOutput> {
+        let sh = &self.client.shared;
+        if head.stored_length > MAX_SINGLE_COPY {
+            return Err(Error::InvalidParameter(format!(
+                "copying objects over 5 GiB ({} bytes stored) is not supported yet",
+                head.stored_length
+            )));
+        }
+        let source = format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key));
+        let mut request = sh
+            .s3
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .copy_source(source)
+            .set_copy_source_if_match(head.e_tag.clone());
+        if let Some(headers) = &self.replace {
+            // The user's headers and metadata, plus the source's encryption metadata.
+            let raw = sh
+                .s3
+                .head_object()
+                .bucket(&self.source_bucket)
+                .key(&self.source_key)
+                .set_if_match(head.e_tag.clone())
+                .send()
+                .await
+                .map_err(|e| s3_error("HeadObject", e))?;
+            let mut metadata: HashMap<String, String> =
+                headers.metadata.iter().filter(|(k, _)| !is_s3ec_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            for (k, v) in raw.metadata().into_iter().flatten() {
+                if is_s3ec_key(k) {
+                    metadata.insert(k.clone(), v.clone());
+                }
+            }
+            check_metadata_size(&metadata)?;
+            request = with_headers!(
+                request.metadata_directive(MetadataDirective::Replace).set_metadata(Some(metadata)),
+                headers
+            );
+        }
+        if instruction_file {
+            let source = format!(
+                "{}/{}",
+                self.source_bucket,
+                url_encode_key(&format!("{}{INSTRUCTION_SUFFIX}", self.source_key))
+            );
+            sh.s3
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(format!("{}{INSTRUCTION_SUFFIX}", self.key))
+                .copy_source(source)
+                .send()
+                .await
+                .map_err(|e| s3_error("CopyObject", e))?;
+        }
+        let out = request.send().await.map_err(|e| s3_error("CopyObject", e))?;
         let r = out.copy_object_result;
         Ok(CopyObjectOutput { e_tag: r.and_then(|r| r.e_tag), version_id: out.version_id })
     }

@@ -80,7 +80,9 @@ impl Client {
                 "the instruction file {name} is larger than {MAX_INSTRUCTION_FILE} bytes"
             )));
         }
-        metadata::merge_instruction_file(object, &body).map(Some)
+        let mut merged = metadata::merge_instruction_file(object, &body)?;
+        merged.instruction_file = true;
+        Ok(Some(merged))
     }
 }
 

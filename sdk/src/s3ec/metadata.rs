@@ -92,6 +92,8 @@ pub struct ContentMetadata {
     pub message_id: Option<[u8; MESSAGE_ID_LEN]>,
     /// V3: the key commitment.
     pub commitment: Option<[u8; COMMITMENT_LEN]>,
+    /// True when part of it came from an instruction file.
+    pub instruction_file: bool,
 }
 
 /// What an object's own metadata says about its encryption.
@@ -187,6 +189,7 @@ fn parse_v2(m: &HashMap<String, String>) -> Result<ContentMetadata> {
         iv,
         message_id: None,
         commitment: None,
+        instruction_file: false,
     })
 }
 
@@ -214,6 +217,7 @@ fn parse_v3(m: &HashMap<String, String>) -> Result<ContentMetadata> {
         iv: COMMITTING_IV,
         message_id: Some(fixed(MESSAGE_ID_V3, get(m, MESSAGE_ID_V3)?)?),
         commitment: Some(fixed(KEY_COMMITMENT_V3, get(m, KEY_COMMITMENT_V3)?)?),
+        instruction_file: false,
     })
 }
 
