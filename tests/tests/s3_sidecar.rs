@@ -53,6 +53,9 @@ async fn exercise(raw: aws_sdk_s3::Client) -> Result<()> {
     ensure!(!meta.contains_key("s3seal-envelope"), "the envelope should not be inline: {meta:?}");
     let pointer = meta.get(SIDECAR_REF_KEY).context("no sidecar pointer")?.clone();
     ensure!(sidecars(&raw).await? == vec![format!("{SIDECAR_PREFIX}{pointer}")], "one sidecar");
+    let listed = client.list_objects_v2().bucket(BUCKET).send().await?;
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    ensure!(keys == ["big-envelope"], "the client lists no sidecars: {keys:?}");
 
     let got = reader.get_object().bucket(BUCKET).key("big-envelope").send().await?;
     ensure!(got.headers.metadata.get("color").map(String::as_str) == Some("red"), "user metadata");

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::object::plaintext_len;
 use crate::s3::get::HeadObjectOutput;
 use crate::s3::put::ObjectHeaders;
-use crate::s3::{Client, check_metadata_size, s3_error};
+use crate::s3::{Client, SIDECAR_PREFIX, check_metadata_size, s3_error};
 use crate::s3ec::metadata::{INSTRUCTION_SUFFIX, is_s3ec_key};
 
 /// Largest object S3 copies in one request.
@@ -291,7 +291,9 @@ impl ListObjectsV2 {
     /// Lists; sizes are plaintext sizes, computed from the stored sizes by
     /// the format's arithmetic with the configured frame length (no extra
     /// requests). Stored sizes that no plaintext size maps to are left as
-    /// they are.
+    /// they are. Envelope sidecars (`.s3seal/envelopes/...`) are not listed.
+    /// Sizes of S3 Encryption Client objects are not corrected here (a
+    /// listing carries no metadata); `head_object` reports them exactly.
     pub async fn send(self) -> Result<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> {
         let f = u64::from(self.client.shared.config.frame_length);
         let mut out = self
@@ -307,7 +309,8 @@ impl ListObjectsV2 {
             .await
             .map_err(|e| s3_error("ListObjectsV2", e))?;
         if let Some(objects) = out.contents.take() {
-            out.contents = Some(objects.into_iter().map(|o| plaintext_size(o, f)).collect());
+            let ours = |o: &Object| o.key().is_some_and(|k| k.starts_with(SIDECAR_PREFIX));
+            out.contents = Some(objects.into_iter().filter(|o| !ours(o)).map(|o| plaintext_size(o, f)).collect());
         }
         Ok(out)
     }
