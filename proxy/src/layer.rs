@@ -88,9 +88,21 @@ fn map_err(e: Error) -> S3Error {
             // An upstream answer without an S3 error code (a transport
             // failure, an unparsable body) is logged here and not echoed:
             // its text can hold upstream headers and ids.
-            let (code_str, message) = match code {
-                Some(c) => (c, message),
-                None => {
+            // A 4xx keeps its status and gets a code that says so (a HEAD
+            // answer has no body, hence no code).
+            let (code_str, message) = match (code, status) {
+                (Some(c), _) => (c, message),
+                (None, Some(s @ 400..=499)) => {
+                    tracing::warn!(operation, status = s, %message, "upstream refused the request");
+                    let code = match s {
+                        403 => "AccessDenied",
+                        404 => "NotFound",
+                        412 => "PreconditionFailed",
+                        _ => "InvalidRequest",
+                    };
+                    (code.to_string(), format!("the upstream store refused {operation} (HTTP {s})"))
+                }
+                (None, _) => {
                     tracing::warn!(operation, %message, "upstream request failed");
                     ("ServiceUnavailable".to_string(), format!("the upstream store failed to answer {operation}"))
                 }
@@ -165,6 +177,16 @@ fn conditions(
         if_modified_since: timestamp(if_modified_since)?,
         if_unmodified_since: timestamp(if_unmodified_since)?,
     })
+}
+
+/// The version id a write reports to the client. S3 names no version for a
+/// write into an unversioned bucket; some stores (moto) answer
+/// `x-amz-version-id: null` there and then refuse `versionId=null` on
+/// reads, and clients (rclone after a multipart upload) read the object
+/// back by the version they were given: a `null` version is therefore not
+/// passed on (the object just written is the current one either way).
+fn written_version(v: Option<String>) -> Option<String> {
+    v.filter(|v| v != "null")
 }
 
 fn rewrite_etag(e: &mut Option<ETag>) {
@@ -808,7 +830,7 @@ impl EncryptingS3 {
         self.metrics.add_bytes_in(bytes);
         let output = PutObjectOutput {
             e_tag: Some(ETag::Strong(digests.md5_hex())),
-            version_id: out.version_id,
+            version_id: written_version(out.version_id),
             ..Default::default()
         };
         let mut resp = S3Response::new(output);
@@ -1012,7 +1034,7 @@ impl EncryptingS3 {
             bucket: Some(input.bucket),
             key: Some(input.key),
             e_tag: multipart_etag(&md5s).map(ETag::Strong).or_else(|| etag_out(out.e_tag.as_deref())),
-            version_id: out.version_id,
+            version_id: written_version(out.version_id),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -1072,7 +1094,7 @@ impl EncryptingS3 {
         let out = copy.send().await.map_err(map_err)?;
         let output = CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult { e_tag: etag_out(out.e_tag.as_deref()), ..Default::default() }),
-            version_id: out.version_id,
+            version_id: written_version(out.version_id),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -1097,5 +1119,21 @@ mod tests {
         assert_eq!(content_encoding(Some("aws-chunked".into())), None);
         assert_eq!(content_encoding(Some("gzip,aws-chunked".into())), Some("gzip".into()));
         assert_eq!(content_encoding(Some("gzip".into())), Some("gzip".into()));
+    }
+
+    #[test]
+    fn null_version_of_a_write_is_not_passed_on() {
+        assert_eq!(written_version(Some("null".into())), None);
+        assert_eq!(written_version(Some("3HL4kqtJlcpXroDTDmJ".into())), Some("3HL4kqtJlcpXroDTDmJ".into()));
+        assert_eq!(written_version(None), None);
+    }
+
+    #[test]
+    fn upstream_4xx_without_code_keeps_its_status() {
+        let e = map_err(Error::S3 { operation: "HeadObject", status: Some(400), code: None, message: "x".into() });
+        assert_eq!(e.status_code(), Some(http::StatusCode::BAD_REQUEST));
+        assert_eq!(e.code().as_str(), "InvalidRequest");
+        let e = map_err(Error::S3 { operation: "GetObject", status: None, code: None, message: "x".into() });
+        assert_eq!(e.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
     }
 }
