@@ -72,6 +72,9 @@ pub struct ProxyArgs {
     /// Extra CA certificates (PEM) trusted for an https upstream.
     #[arg(long, value_name = "FILE")]
     pub upstream_ca_bundle: Option<PathBuf>,
+    /// Sign object bodies sent to a plain http upstream [default: true, false for a loopback address].
+    #[arg(long, value_name = "BOOL")]
+    pub sign_payload: Option<bool>,
     /// A key spec (repeatable; the first generates data keys) [default: embedded: a generated key file].
     #[arg(short = 'k', long = "key", value_name = "SPEC", value_parser = parse_key_spec)]
     pub keys: Vec<KeySpec>,
@@ -120,6 +123,7 @@ impl ProxyArgs {
             region: self.region.clone(),
             path_style: self.path_style,
             ca_bundle: self.upstream_ca_bundle.clone(),
+            sign_payload: self.sign_payload,
             ..PartialUpstream::default()
         };
         let cache = PartialCache {
@@ -209,6 +213,7 @@ mod tests {
             region: None,
             path_style: None,
             upstream_ca_bundle: None,
+            sign_payload: None,
             keys: vec!["aes:a:b:/k".parse().unwrap()],
             data_dir: None,
             frame_length: Some(4096),
