@@ -232,20 +232,125 @@ struct BodyOutcome {
     bytes: u64,
 }
 
+/// Bodies of at least this many bytes (or of unknown length) are hashed on
+/// a thread of their own, beside decoding and encryption.
+const HASH_ASIDE_MIN: u64 = 1 << 20;
+
+/// Chunks queued for the hashing thread (bounds the memory it can hold
+/// back: chunks are shared, not copied).
+const HASH_QUEUE: usize = 8;
+
+/// Where the plaintext digests (MD5 for the ETag, the client's checksum)
+/// are computed.
+enum Hasher {
+    /// In the reading task (small bodies: a thread hop would cost more).
+    Inline(Option<PlaintextDigest>),
+    /// On a blocking-pool thread fed through a bounded channel, so that the
+    /// hashing runs in parallel with chunk verification and encryption.
+    Aside {
+        tx: tokio_util::sync::PollSender<Bytes>,
+        done: tokio::task::JoinHandle<Digests>,
+    },
+    Finished,
+}
+
+impl Hasher {
+    fn new(algorithm: Option<Alg>, aside: bool) -> Self {
+        if !aside {
+            return Self::Inline(Some(PlaintextDigest::new(algorithm)));
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut d = PlaintextDigest::new(algorithm);
+            while let Some(chunk) = rx.blocking_recv() {
+                d.update(&chunk);
+            }
+            d.finish()
+        });
+        Self::Aside { tx: tokio_util::sync::PollSender::new(tx), done }
+    }
+
+    /// Hands `chunk` to the hasher; `Pending` while the queue is full.
+    fn poll_update(&mut self, cx: &mut Context<'_>, chunk: &Bytes) -> Poll<io::Result<()>> {
+        match self {
+            Self::Inline(Some(d)) => {
+                d.update(chunk);
+                Poll::Ready(Ok(()))
+            }
+            Self::Aside { tx, .. } => {
+                let gone = || io::Error::other("the plaintext hasher stopped");
+                ready!(tx.poll_reserve(cx)).map_err(|_| gone())?;
+                tx.send_item(chunk.clone()).map_err(|_| gone())?;
+                Poll::Ready(Ok(()))
+            }
+            Self::Inline(None) | Self::Finished => Poll::Ready(Err(io::Error::other("the body was already hashed"))),
+        }
+    }
+
+    /// The digests of everything handed over.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Digests>> {
+        let result = match self {
+            Self::Inline(d) => d.take().map(PlaintextDigest::finish).ok_or_else(|| io::Error::other("no digest")),
+            Self::Aside { tx, done } => {
+                tx.close();
+                ready!(Pin::new(done).poll(cx)).map_err(io::Error::other)
+            }
+            Self::Finished => Err(io::Error::other("the body was already hashed")),
+        };
+        *self = Self::Finished;
+        Poll::Ready(result)
+    }
+}
+
+/// The client's body stream, each chunk handed to a [`Hasher`] as it
+/// passes (shared, not copied).
+struct HashingStream {
+    inner: Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>,
+    hasher: Hasher,
+    pending: Option<Bytes>,
+}
+
+impl Stream for HashingStream {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(chunk) = this.pending.take() {
+                match this.hasher.poll_update(cx, &chunk) {
+                    Poll::Pending => {
+                        this.pending = Some(chunk);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Ok(())) => return Poll::Ready(Some(Ok(chunk))),
+                }
+            }
+            match ready!(this.inner.as_mut().poll_next(cx)) {
+                Some(Ok(chunk)) if chunk.is_empty() => {}
+                Some(Ok(chunk)) => this.pending = Some(chunk),
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+}
+
 /// Reads the client's plaintext, computing its MD5 and the checksum the
 /// client declared. At the end it compares; on a mismatch it fails the read
 /// (so the encrypted upload is never finished) and records why.
 struct VerifyingReader {
-    inner: StreamReader<Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>, Bytes>,
-    digest: Option<PlaintextDigest>,
+    inner: StreamReader<HashingStream, Bytes>,
+    checked: bool,
     expected: Expected,
     trailers: Option<s3s::TrailingHeaders>,
     outcome: Arc<Mutex<BodyOutcome>>,
 }
 
 impl VerifyingReader {
+    /// `len`: the body's length, if known (it decides where to hash).
     fn new(
         blob: Option<StreamingBlob>,
+        len: Option<u64>,
         expected: Expected,
         trailers: Option<s3s::TrailingHeaders>,
     ) -> (Self, Arc<Mutex<BodyOutcome>>) {
@@ -254,12 +359,15 @@ impl VerifyingReader {
             None => Box::pin(futures_util::stream::empty()),
         };
         let outcome = Arc::new(Mutex::new(BodyOutcome::default()));
-        let digest = Some(PlaintextDigest::new(expected.algorithm()));
-        (Self { inner: StreamReader::new(stream), digest, expected, trailers, outcome: outcome.clone() }, outcome)
+        let hasher = Hasher::new(expected.algorithm(), len.is_none_or(|n| n >= HASH_ASIDE_MIN));
+        let stream = HashingStream { inner: stream, hasher, pending: None };
+        (
+            Self { inner: StreamReader::new(stream), checked: false, expected, trailers, outcome: outcome.clone() },
+            outcome,
+        )
     }
 
-    fn check(&mut self) -> Result<(), S3Error> {
-        let digests = self.digest.take().map(PlaintextDigest::finish).ok_or_else(|| s3_error!(InternalError))?;
+    fn check(&mut self, digests: Digests) -> Result<(), S3Error> {
         if let Some(want) = &self.expected.md5
             && want.trim() != digests.md5_base64()
         {
@@ -305,23 +413,30 @@ impl AsyncRead for VerifyingReader {
             }
             return Poll::Ready(Err(e));
         }
-        let new = &buf.filled()[before..];
-        if new.is_empty() {
-            if this.digest.is_some()
-                && let Err(e) = this.check()
-            {
-                if let Ok(mut o) = this.outcome.lock() {
-                    o.mismatch = Some(e);
+        let n = buf.filled().len() - before;
+        if n == 0 {
+            if !this.checked {
+                let digests = match ready!(this.inner.get_mut().hasher.poll_finish(cx)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        if let Ok(mut o) = this.outcome.lock()
+                            && o.mismatch.is_none()
+                        {
+                            o.mismatch = Some(s3_error!(InternalError, "hashing the body failed: {e}"));
+                        }
+                        return Poll::Ready(Err(e));
+                    }
+                };
+                this.checked = true;
+                if let Err(e) = this.check(digests) {
+                    if let Ok(mut o) = this.outcome.lock() {
+                        o.mismatch = Some(e);
+                    }
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "checksum mismatch")));
                 }
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "checksum mismatch")));
             }
-        } else {
-            if let Some(d) = &mut this.digest {
-                d.update(new);
-            }
-            if let Ok(mut o) = this.outcome.lock() {
-                o.bytes += new.len() as u64;
-            }
+        } else if let Ok(mut o) = this.outcome.lock() {
+            o.bytes += n as u64;
         }
         Poll::Ready(Ok(()))
     }
@@ -806,7 +921,7 @@ impl EncryptingS3 {
             ));
         }
         let len = body_length(input.content_length, &headers)?;
-        let (reader, outcome) = VerifyingReader::new(input.body, expected, trailing_headers);
+        let (reader, outcome) = VerifyingReader::new(input.body, len, expected, trailing_headers);
         let headers = ObjectHeaders {
             content_type: input.content_type,
             cache_control: input.cache_control,
@@ -986,7 +1101,7 @@ impl EncryptingS3 {
                 (Alg::Sha256, input.checksum_sha256.clone()),
             ],
         )?;
-        let (reader, outcome) = VerifyingReader::new(input.body, expected, trailing_headers);
+        let (reader, outcome) = VerifyingReader::new(input.body, Some(len), expected, trailing_headers);
         let result = up.upload_part(part, Body::from_reader(reader), len).await;
         let (_, digests, bytes) = body_result(&outcome, result)?;
         self.metrics.add_bytes_in(bytes);
