@@ -244,7 +244,7 @@ const HASH_QUEUE: usize = 8;
 /// are computed.
 enum Hasher {
     /// In the reading task (small bodies: a thread hop would cost more).
-    Inline(Option<PlaintextDigest>),
+    Inline(Option<Box<PlaintextDigest>>),
     /// On a blocking-pool thread fed through a bounded channel, so that the
     /// hashing runs in parallel with chunk verification and encryption.
     Aside {
@@ -257,7 +257,7 @@ enum Hasher {
 impl Hasher {
     fn new(algorithm: Option<Alg>, aside: bool) -> Self {
         if !aside {
-            return Self::Inline(Some(PlaintextDigest::new(algorithm)));
+            return Self::Inline(Some(Box::new(PlaintextDigest::new(algorithm))));
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
         let done = tokio::task::spawn_blocking(move || {
@@ -290,7 +290,7 @@ impl Hasher {
     /// The digests of everything handed over.
     fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Digests>> {
         let result = match self {
-            Self::Inline(d) => d.take().map(PlaintextDigest::finish).ok_or_else(|| io::Error::other("no digest")),
+            Self::Inline(d) => d.take().map(|d| d.finish()).ok_or_else(|| io::Error::other("no digest")),
             Self::Aside { tx, done } => {
                 tx.close();
                 ready!(Pin::new(done).poll(cx)).map_err(io::Error::other)
