@@ -179,8 +179,11 @@ pub async fn proxy(args: ProxyArgs) -> CliResult<()> {
     let env = PartialSettings::from_env().map_err(failure)?;
     let settings = args.to_partial().over(env).over(file).resolve().map_err(failure)?;
     if args.print_config {
-        println!("{settings:#?}");
-        return Ok(());
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        return writeln!(out, "{settings:#?}")
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::io("cannot write the settings to stdout", e));
     }
     // Handlers first, so that a signal sent as soon as the banner shows is
     // a graceful shutdown, not the default (immediate) exit.
