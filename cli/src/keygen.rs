@@ -44,7 +44,9 @@ pub fn keygen(args: KeygenArgs) -> CliResult<()> {
         let _ = std::fs::remove_file(path);
         return Err(Failure::io(format!("cannot write key file {name}"), e));
     }
-    eprintln!(
+    // A closed stderr must not turn a written key into a panic.
+    let _ = writeln!(
+        std::io::stderr(),
         "s3seal: wrote a {}-bit AES key to {name} (mode 0600); use it as --key aes:NAMESPACE:NAME:{name}",
         bytes * 8
     );

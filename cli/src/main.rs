@@ -54,10 +54,14 @@ async fn interruptible(work: impl Future<Output = CliResult<()>>) -> CliResult<(
     }
 }
 
+/// Prints the failure on stderr (ignoring a closed stderr: the exit code
+/// must stay the failure's, never a panic's) and returns its exit code.
 fn report(f: Failure) -> ExitCode {
-    eprintln!("s3seal: error: {:#}", f.error);
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "s3seal: error: {:#}", f.error);
     for h in &f.hints {
-        eprintln!("  hint: {h}");
+        let _ = writeln!(err, "  hint: {h}");
     }
     ExitCode::from(f.code as u8)
 }

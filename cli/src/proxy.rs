@@ -72,6 +72,9 @@ pub struct ProxyArgs {
     /// Extra CA certificates (PEM) trusted for an https upstream.
     #[arg(long, value_name = "FILE")]
     pub upstream_ca_bundle: Option<PathBuf>,
+    /// Sign object bodies sent to a plain http upstream [default: true, false for a loopback address].
+    #[arg(long, value_name = "BOOL")]
+    pub sign_payload: Option<bool>,
     /// A key spec (repeatable; the first generates data keys) [default: embedded: a generated key file].
     #[arg(short = 'k', long = "key", value_name = "SPEC", value_parser = parse_key_spec)]
     pub keys: Vec<KeySpec>,
@@ -125,6 +128,7 @@ impl ProxyArgs {
             region: self.region.clone(),
             path_style: self.path_style,
             ca_bundle: self.upstream_ca_bundle.clone(),
+            sign_payload: self.sign_payload,
             ..PartialUpstream::default()
         };
         let cache = PartialCache {
@@ -181,8 +185,11 @@ pub async fn proxy(args: ProxyArgs) -> CliResult<()> {
     let env = PartialSettings::from_env().map_err(failure)?;
     let settings = args.to_partial().over(env).over(file).resolve().map_err(failure)?;
     if args.print_config {
-        println!("{settings:#?}");
-        return Ok(());
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        return writeln!(out, "{settings:#?}")
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::io("cannot write the settings to stdout", e));
     }
     // Handlers first, so that a signal sent as soon as the banner shows is
     // a graceful shutdown, not the default (immediate) exit.
@@ -215,6 +222,7 @@ mod tests {
             region: None,
             path_style: None,
             upstream_ca_bundle: None,
+            sign_payload: None,
             keys: vec!["aes:a:b:/k".parse().unwrap()],
             data_dir: None,
             frame_length: Some(4096),

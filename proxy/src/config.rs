@@ -129,6 +129,12 @@ pub struct PartialUpstream {
     /// Extra CA certificates (PEM) trusted for an `https://` upstream, in
     /// addition to the system's roots (a private CA, a self-signed MinIO).
     pub ca_bundle: Option<PathBuf>,
+    /// Sign object bodies sent to a plain `http://` upstream (SigV4 signed
+    /// chunks). Default: yes, except to a loopback address (`127.0.0.0/8`,
+    /// `::1`, `localhost`), where nobody else can alter them in transit.
+    /// No effect over `https://` (unsigned chunks with a CRC32 trailer, as
+    /// the AWS SDKs send there).
+    pub sign_payload: Option<bool>,
 }
 
 /// Limits of the data-key cache, as given by one source.
@@ -205,6 +211,7 @@ impl PartialUpstream {
             region: pick(self.region, lower.region),
             path_style: pick(self.path_style, lower.path_style),
             ca_bundle: pick(self.ca_bundle, lower.ca_bundle),
+            sign_payload: pick(self.sign_payload, lower.sign_payload),
             access_key,
             secret_key,
             session_token,
@@ -309,6 +316,9 @@ impl PartialSettings {
             secret_key: var(l, "S3SEAL_UPSTREAM_SECRET_KEY").map(Secret::new),
             session_token: var(l, "S3SEAL_UPSTREAM_SESSION_TOKEN").map(Secret::new),
             ca_bundle: var(l, "S3SEAL_UPSTREAM_CA_BUNDLE").map(PathBuf::from),
+            sign_payload: var(l, "S3SEAL_UPSTREAM_SIGN_PAYLOAD")
+                .map(|v| parse_bool("S3SEAL_UPSTREAM_SIGN_PAYLOAD", &v))
+                .transpose()?,
         };
         let cache = PartialCache {
             max_age_secs: parse_var(l, "S3SEAL_CACHE_MAX_AGE_SECS")?,
@@ -504,6 +514,12 @@ pub fn parse_suite(s: &str) -> Result<ObjectSuite> {
     }
 }
 
+/// `localhost`, `127.0.0.0/8` or `::1` (as a URL writes it, `[::1]`).
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn resolve_upstream(endpoint: String, u: PartialUpstream) -> Result<UpstreamSettings> {
     let endpoint = endpoint.trim().to_string();
     let endpoint = if endpoint.eq_ignore_ascii_case(AWS_ENDPOINT) {
@@ -533,10 +549,19 @@ fn resolve_upstream(endpoint: String, u: PartialUpstream) -> Result<UpstreamSett
         }
         _ => return Err(Error::Config("upstream access_key and secret_key must be given together".into())),
     };
+    // Object bodies go unsigned over plain http only when asked, or by
+    // default to a loopback address.
+    let unsigned_payloads = match endpoint.as_deref().and_then(|e| e.parse::<http::Uri>().ok()) {
+        Some(uri) if uri.scheme_str() == Some("http") => {
+            !u.sign_payload.unwrap_or_else(|| !uri.host().is_some_and(is_loopback_host))
+        }
+        _ => false,
+    };
     Ok(UpstreamSettings {
         // Stores reached by URL are mostly path-style (MinIO, s3s-fs, Ceph);
         // AWS itself (the "aws" endpoint) defaults to virtual hosts.
         path_style: u.path_style.unwrap_or(endpoint.is_some()),
+        unsigned_payloads,
         endpoint,
         region: u.region.filter(|r| !r.is_empty()),
         ca_bundle: u.ca_bundle,
@@ -600,6 +625,9 @@ pub struct UpstreamSettings {
     pub region: Option<String>,
     /// Path-style addressing.
     pub path_style: bool,
+    /// Object bodies go out as `UNSIGNED-PAYLOAD` (plain `http://` only; see
+    /// [`PartialUpstream::sign_payload`]).
+    pub unsigned_payloads: bool,
     /// Extra CA certificates (PEM) trusted for the upstream.
     pub ca_bundle: Option<PathBuf>,
     /// Given credentials; `None` for the standard AWS credential chain.
@@ -799,5 +827,29 @@ mod tests {
         let u = s.upstream.unwrap();
         assert_eq!(u.endpoint, None);
         assert!(!u.path_style);
+    }
+
+    #[test]
+    fn payloads_go_unsigned_over_loopback_http_only() {
+        let unsigned = |upstream: &str| {
+            PartialSettings::from_toml_str(&format!(
+                "keys=[\"kms:alias/a\", \"kms-discovery\"]\n[upstream]\n{upstream}\n[[clients]]\naccess_key=\"a\"\nsecret_key=\"b\""
+            ))
+            .unwrap()
+            .resolve()
+            .unwrap()
+            .upstream
+            .unwrap()
+            .unsigned_payloads
+        };
+        assert!(unsigned("endpoint=\"http://127.0.0.1:9000\""));
+        assert!(unsigned("endpoint=\"http://localhost:9000\""));
+        assert!(unsigned("endpoint=\"http://[::1]:9000\""));
+        assert!(!unsigned("endpoint=\"http://127.0.0.1:9000\"\nsign_payload=true"));
+        assert!(!unsigned("endpoint=\"http://minio.internal:9000\""));
+        assert!(!unsigned("endpoint=\"http://10.0.0.5:9000\""));
+        assert!(unsigned("endpoint=\"http://minio.internal:9000\"\nsign_payload=false"));
+        assert!(!unsigned("endpoint=\"https://127.0.0.1:9000\"\nsign_payload=false"));
+        assert!(!unsigned("endpoint=\"aws\""));
     }
 }

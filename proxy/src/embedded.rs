@@ -130,6 +130,9 @@ async fn serve(listener: TcpListener, service: S3Service) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
+                    // Small responses must not wait for the ACK of the
+                    // headers (Nagle against delayed ACKs: up to 40 ms).
+                    let _ = socket.set_nodelay(true);
                     let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
                     connections.spawn(async move {
                         let _ = conn.await;

@@ -88,9 +88,21 @@ fn map_err(e: Error) -> S3Error {
             // An upstream answer without an S3 error code (a transport
             // failure, an unparsable body) is logged here and not echoed:
             // its text can hold upstream headers and ids.
-            let (code_str, message) = match code {
-                Some(c) => (c, message),
-                None => {
+            // A 4xx keeps its status and gets a code that says so (a HEAD
+            // answer has no body, hence no code).
+            let (code_str, message) = match (code, status) {
+                (Some(c), _) => (c, message),
+                (None, Some(s @ 400..=499)) => {
+                    tracing::warn!(operation, status = s, %message, "upstream refused the request");
+                    let code = match s {
+                        403 => "AccessDenied",
+                        404 => "NotFound",
+                        412 => "PreconditionFailed",
+                        _ => "InvalidRequest",
+                    };
+                    (code.to_string(), format!("the upstream store refused {operation} (HTTP {s})"))
+                }
+                (None, _) => {
                     tracing::warn!(operation, %message, "upstream request failed");
                     ("ServiceUnavailable".to_string(), format!("the upstream store failed to answer {operation}"))
                 }
@@ -167,6 +179,16 @@ fn conditions(
     })
 }
 
+/// The version id a write reports to the client. S3 names no version for a
+/// write into an unversioned bucket; some stores (moto) answer
+/// `x-amz-version-id: null` there and then refuse `versionId=null` on
+/// reads, and clients (rclone after a multipart upload) read the object
+/// back by the version they were given: a `null` version is therefore not
+/// passed on (the object just written is the current one either way).
+fn written_version(v: Option<String>) -> Option<String> {
+    v.filter(|v| v != "null")
+}
+
 fn rewrite_etag(e: &mut Option<ETag>) {
     if let Some(tag) = e.take() {
         *e = etag_out(Some(tag.value()));
@@ -210,20 +232,149 @@ struct BodyOutcome {
     bytes: u64,
 }
 
+/// Bodies of at least this many bytes (or of unknown length) are hashed on
+/// a thread of their own, beside decoding and encryption.
+const HASH_ASIDE_MIN: u64 = 1 << 20;
+
+/// Chunks go to the hashing thread in batches of at least this many bytes
+/// (fewer thread wake-ups), at most [`HASH_QUEUE`] batches queued: the
+/// memory it can hold back is bounded (chunks are shared, not copied).
+const HASH_BATCH: usize = 256 * 1024;
+
+/// Batches queued for the hashing thread.
+const HASH_QUEUE: usize = 4;
+
+/// Where the plaintext digests (MD5 for the ETag, the client's checksum)
+/// are computed.
+enum Hasher {
+    /// In the reading task (small bodies: a thread hop would cost more).
+    Inline(Option<Box<PlaintextDigest>>),
+    /// On a blocking-pool thread fed through a bounded channel, so that the
+    /// hashing runs in parallel with chunk verification and encryption.
+    Aside {
+        tx: tokio_util::sync::PollSender<Vec<Bytes>>,
+        done: tokio::task::JoinHandle<Digests>,
+        batch: Vec<Bytes>,
+        batch_len: usize,
+    },
+    Finished,
+}
+
+impl Hasher {
+    fn new(algorithm: Option<Alg>, aside: bool) -> Self {
+        if !aside {
+            return Self::Inline(Some(Box::new(PlaintextDigest::new(algorithm))));
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut d = PlaintextDigest::new(algorithm);
+            while let Some(batch) = rx.blocking_recv() {
+                for chunk in batch {
+                    d.update(&chunk);
+                }
+            }
+            d.finish()
+        });
+        Self::Aside { tx: tokio_util::sync::PollSender::new(tx), done, batch: Vec::new(), batch_len: 0 }
+    }
+
+    /// Takes `chunk` into the digests (inline) or into the next batch.
+    fn add(&mut self, chunk: &Bytes) {
+        match self {
+            Self::Inline(Some(d)) => d.update(chunk),
+            Self::Aside { batch, batch_len, .. } => {
+                *batch_len += chunk.len();
+                batch.push(chunk.clone());
+            }
+            Self::Inline(None) | Self::Finished => {}
+        }
+    }
+
+    /// Sends a full batch (any batch with `all`) to the hashing thread;
+    /// `Pending` while the queue is full.
+    fn poll_flush(&mut self, cx: &mut Context<'_>, all: bool) -> Poll<io::Result<()>> {
+        if let Self::Aside { tx, batch, batch_len, .. } = self
+            && (*batch_len >= HASH_BATCH || (all && !batch.is_empty()))
+        {
+            let gone = || io::Error::other("the plaintext hasher stopped");
+            ready!(tx.poll_reserve(cx)).map_err(|_| gone())?;
+            tx.send_item(std::mem::take(batch)).map_err(|_| gone())?;
+            *batch_len = 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// The digests of everything added.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Digests>> {
+        let result = match self {
+            Self::Inline(d) => d.take().map(|d| d.finish()).ok_or_else(|| io::Error::other("no digest")),
+            Self::Aside { .. } => {
+                ready!(self.poll_flush(cx, true))?;
+                let Self::Aside { tx, done, .. } = self else { return Poll::Ready(Err(io::Error::other("no digest"))) };
+                tx.close();
+                ready!(Pin::new(done).poll(cx)).map_err(io::Error::other)
+            }
+            Self::Finished => Err(io::Error::other("the body was already hashed")),
+        };
+        *self = Self::Finished;
+        Poll::Ready(result)
+    }
+}
+
+/// The client's body stream, each chunk handed to a [`Hasher`] as it
+/// passes (shared, not copied).
+struct HashingStream {
+    inner: Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>,
+    hasher: Hasher,
+    pending: Option<Bytes>,
+}
+
+impl Stream for HashingStream {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(chunk) = this.pending.take() {
+                // The chunk is in the batch already; wait for room to send
+                // a full batch before passing it on.
+                match this.hasher.poll_flush(cx, false) {
+                    Poll::Pending => {
+                        this.pending = Some(chunk);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Ok(())) => return Poll::Ready(Some(Ok(chunk))),
+                }
+            }
+            match ready!(this.inner.as_mut().poll_next(cx)) {
+                Some(Ok(chunk)) if chunk.is_empty() => {}
+                Some(Ok(chunk)) => {
+                    this.hasher.add(&chunk);
+                    this.pending = Some(chunk);
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+}
+
 /// Reads the client's plaintext, computing its MD5 and the checksum the
 /// client declared. At the end it compares; on a mismatch it fails the read
 /// (so the encrypted upload is never finished) and records why.
 struct VerifyingReader {
-    inner: StreamReader<Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>, Bytes>,
-    digest: Option<PlaintextDigest>,
+    inner: StreamReader<HashingStream, Bytes>,
+    checked: bool,
     expected: Expected,
     trailers: Option<s3s::TrailingHeaders>,
     outcome: Arc<Mutex<BodyOutcome>>,
 }
 
 impl VerifyingReader {
+    /// `len`: the body's length, if known (it decides where to hash).
     fn new(
         blob: Option<StreamingBlob>,
+        len: Option<u64>,
         expected: Expected,
         trailers: Option<s3s::TrailingHeaders>,
     ) -> (Self, Arc<Mutex<BodyOutcome>>) {
@@ -232,12 +383,15 @@ impl VerifyingReader {
             None => Box::pin(futures_util::stream::empty()),
         };
         let outcome = Arc::new(Mutex::new(BodyOutcome::default()));
-        let digest = Some(PlaintextDigest::new(expected.algorithm()));
-        (Self { inner: StreamReader::new(stream), digest, expected, trailers, outcome: outcome.clone() }, outcome)
+        let hasher = Hasher::new(expected.algorithm(), len.is_none_or(|n| n >= HASH_ASIDE_MIN));
+        let stream = HashingStream { inner: stream, hasher, pending: None };
+        (
+            Self { inner: StreamReader::new(stream), checked: false, expected, trailers, outcome: outcome.clone() },
+            outcome,
+        )
     }
 
-    fn check(&mut self) -> Result<(), S3Error> {
-        let digests = self.digest.take().map(PlaintextDigest::finish).ok_or_else(|| s3_error!(InternalError))?;
+    fn check(&mut self, digests: Digests) -> Result<(), S3Error> {
         if let Some(want) = &self.expected.md5
             && want.trim() != digests.md5_base64()
         {
@@ -283,23 +437,30 @@ impl AsyncRead for VerifyingReader {
             }
             return Poll::Ready(Err(e));
         }
-        let new = &buf.filled()[before..];
-        if new.is_empty() {
-            if this.digest.is_some()
-                && let Err(e) = this.check()
-            {
-                if let Ok(mut o) = this.outcome.lock() {
-                    o.mismatch = Some(e);
+        let n = buf.filled().len() - before;
+        if n == 0 {
+            if !this.checked {
+                let digests = match ready!(this.inner.get_mut().hasher.poll_finish(cx)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        if let Ok(mut o) = this.outcome.lock()
+                            && o.mismatch.is_none()
+                        {
+                            o.mismatch = Some(s3_error!(InternalError, "hashing the body failed: {e}"));
+                        }
+                        return Poll::Ready(Err(e));
+                    }
+                };
+                this.checked = true;
+                if let Err(e) = this.check(digests) {
+                    if let Ok(mut o) = this.outcome.lock() {
+                        o.mismatch = Some(e);
+                    }
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "checksum mismatch")));
                 }
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "checksum mismatch")));
             }
-        } else {
-            if let Some(d) = &mut this.digest {
-                d.update(new);
-            }
-            if let Ok(mut o) = this.outcome.lock() {
-                o.bytes += new.len() as u64;
-            }
+        } else if let Ok(mut o) = this.outcome.lock() {
+            o.bytes += n as u64;
         }
         Poll::Ready(Ok(()))
     }
@@ -784,7 +945,7 @@ impl EncryptingS3 {
             ));
         }
         let len = body_length(input.content_length, &headers)?;
-        let (reader, outcome) = VerifyingReader::new(input.body, expected, trailing_headers);
+        let (reader, outcome) = VerifyingReader::new(input.body, len, expected, trailing_headers);
         let headers = ObjectHeaders {
             content_type: input.content_type,
             cache_control: input.cache_control,
@@ -808,7 +969,7 @@ impl EncryptingS3 {
         self.metrics.add_bytes_in(bytes);
         let output = PutObjectOutput {
             e_tag: Some(ETag::Strong(digests.md5_hex())),
-            version_id: out.version_id,
+            version_id: written_version(out.version_id),
             ..Default::default()
         };
         let mut resp = S3Response::new(output);
@@ -964,7 +1125,7 @@ impl EncryptingS3 {
                 (Alg::Sha256, input.checksum_sha256.clone()),
             ],
         )?;
-        let (reader, outcome) = VerifyingReader::new(input.body, expected, trailing_headers);
+        let (reader, outcome) = VerifyingReader::new(input.body, Some(len), expected, trailing_headers);
         let result = up.upload_part(part, Body::from_reader(reader), len).await;
         let (_, digests, bytes) = body_result(&outcome, result)?;
         self.metrics.add_bytes_in(bytes);
@@ -1012,7 +1173,7 @@ impl EncryptingS3 {
             bucket: Some(input.bucket),
             key: Some(input.key),
             e_tag: multipart_etag(&md5s).map(ETag::Strong).or_else(|| etag_out(out.e_tag.as_deref())),
-            version_id: out.version_id,
+            version_id: written_version(out.version_id),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -1072,7 +1233,7 @@ impl EncryptingS3 {
         let out = copy.send().await.map_err(map_err)?;
         let output = CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult { e_tag: etag_out(out.e_tag.as_deref()), ..Default::default() }),
-            version_id: out.version_id,
+            version_id: written_version(out.version_id),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -1097,5 +1258,21 @@ mod tests {
         assert_eq!(content_encoding(Some("aws-chunked".into())), None);
         assert_eq!(content_encoding(Some("gzip,aws-chunked".into())), Some("gzip".into()));
         assert_eq!(content_encoding(Some("gzip".into())), Some("gzip".into()));
+    }
+
+    #[test]
+    fn null_version_of_a_write_is_not_passed_on() {
+        assert_eq!(written_version(Some("null".into())), None);
+        assert_eq!(written_version(Some("3HL4kqtJlcpXroDTDmJ".into())), Some("3HL4kqtJlcpXroDTDmJ".into()));
+        assert_eq!(written_version(None), None);
+    }
+
+    #[test]
+    fn upstream_4xx_without_code_keeps_its_status() {
+        let e = map_err(Error::S3 { operation: "HeadObject", status: Some(400), code: None, message: "x".into() });
+        assert_eq!(e.status_code(), Some(http::StatusCode::BAD_REQUEST));
+        assert_eq!(e.code().as_str(), "InvalidRequest");
+        let e = map_err(Error::S3 { operation: "GetObject", status: None, code: None, message: "x".into() });
+        assert_eq!(e.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
     }
 }

@@ -161,6 +161,8 @@ impl Server {
             suite: settings.suite,
             frame_length: settings.frame_length,
             commitment_policy: settings.commitment_policy,
+            // The embedded upstream is plain http on 127.0.0.1.
+            unsigned_upload_payloads: settings.upstream.as_ref().is_none_or(|u| u.unsigned_payloads),
             ..s3seal::s3::Config::default()
         };
         let client = s3seal::s3::Client::with_cmm(prepared.s3.clone(), cache.clone(), client_config);

@@ -171,7 +171,6 @@ async fn rclone_s3fs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open bug: rclone's 20 MiB multipart copy through the proxy over moto gets a 400 without an error code; rclone over s3s-fs passes (issue 4)"]
 async fn rclone_moto() {
     tool_through_proxy(Tool::Rclone, "moto", false).await;
 }

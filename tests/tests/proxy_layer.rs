@@ -198,6 +198,48 @@ async fn refusals_store_nothing() {
         .send()
         .await
         .expect("good md5");
+    // The same for bodies big enough to be hashed beside the encryption.
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut d = s3seal::checksum::PlaintextDigest::new(Some(s3seal::checksum::ChecksumAlgorithm::Crc32));
+    d.update(&big);
+    let digests = d.finish();
+    let e = s
+        .client
+        .put_object()
+        .bucket("data")
+        .key("big-bad-md5")
+        .body(ByteStream::from(big.clone()))
+        .content_md5("1B2M2Y8AsgTpgAmY7PhCfg==")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("BadDigest"), "{e:?}");
+    assert!(!s.upstream.object_path("data", "big-bad-md5").exists(), "nothing stored");
+    let e = s
+        .client
+        .put_object()
+        .bucket("data")
+        .key("big-bad-crc")
+        .body(ByteStream::from(big.clone()))
+        .checksum_crc32("AAAAAA==")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("BadDigest"), "{e:?}");
+    assert!(!s.upstream.object_path("data", "big-bad-crc").exists(), "nothing stored");
+    let out = s
+        .client
+        .put_object()
+        .bucket("data")
+        .key("big-good")
+        .body(ByteStream::from(big.clone()))
+        .content_md5(digests.md5_base64())
+        .checksum_crc32(digests.checksum.clone().map(|(_, v)| v).unwrap_or_default())
+        .send()
+        .await
+        .expect("big, good md5 and crc32");
+    assert_eq!(out.e_tag().map(|e| e.trim_matches('"')), Some(digests.md5_hex().as_str()));
+    assert_eq!(get(&s.client, "big-good", None).await, big);
     // A wrong secret: 403.
     let bad = s3_client(&s._proxy.endpoint(), CLIENT_KEY, "wrong-secret");
     let e = bad.list_objects_v2().bucket("data").send().await.unwrap_err();

@@ -117,6 +117,18 @@ pub struct Config {
     /// verifying the object's tag. Modified bytes then go undetected. Off by
     /// default: ranges are cut from the authenticated whole object.
     pub s3ec_unauthenticated_ranges: bool,
+    /// Send object bodies (PutObject, UploadPart) with
+    /// `x-amz-content-sha256: UNSIGNED-PAYLOAD` and no request checksum.
+    /// Over plain `http://`, `aws-sdk-s3` otherwise signs every 64 KiB chunk
+    /// (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`), a SHA-256 over the
+    /// whole body on both sides. The body is ciphertext whose frames carry
+    /// their own authentication tags, so a body altered in transit is
+    /// refused when read, never decrypted; what is lost is the store's
+    /// refusal of an altered upload. Meant for stores on a link nobody else
+    /// can write to (loopback). Over `https://` the SDK already sends
+    /// unsigned chunks with a CRC32 trailer; leave this off there (it would
+    /// drop the trailer). Default: off.
+    pub unsigned_upload_payloads: bool,
 }
 
 /// The format [`Client`] writes new objects in.
@@ -147,12 +159,17 @@ impl Default for Config {
             s3ec_spool: SpoolLimits::default(),
             s3ec_instruction_files: true,
             s3ec_unauthenticated_ranges: false,
+            unsigned_upload_payloads: false,
         }
     }
 }
 
 pub(crate) struct Shared {
     pub(crate) s3: aws_sdk_s3::Client,
+    /// The client for object bodies (PutObject, UploadPart): `s3`, or with
+    /// [`Config::unsigned_upload_payloads`] the same without request
+    /// checksums, so streamed bodies go out as `UNSIGNED-PAYLOAD`.
+    pub(crate) s3_upload: aws_sdk_s3::Client,
     /// The same client without response checksum validation, for reading
     /// s3seal bodies: every frame carries its own authentication tag, and
     /// some stores report stale or composite checksums.
@@ -190,7 +207,17 @@ impl Client {
                 .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
                 .build(),
         );
-        Self { shared: Arc::new(Shared { s3, s3_read, cmm, config, layouts: Mutex::new(HashMap::new()) }) }
+        let s3_upload = if config.unsigned_upload_payloads {
+            aws_sdk_s3::Client::from_conf(
+                s3.config()
+                    .to_builder()
+                    .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+                    .build(),
+            )
+        } else {
+            s3.clone()
+        };
+        Self { shared: Arc::new(Shared { s3, s3_read, s3_upload, cmm, config, layouts: Mutex::new(HashMap::new()) }) }
     }
 
     /// The wrapped `aws-sdk-s3` client (requests through it are not encrypted).

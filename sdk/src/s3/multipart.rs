@@ -204,7 +204,7 @@ impl MultipartUpload {
         let enc = PartEncryptor::new(self.sealed.key.clone(), part_number, f, last, Some(len))?;
         let c_len = ciphertext_len(len, u64::from(f));
         let out = sh
-            .s3
+            .s3_upload
             .upload_part()
             .bucket(&self.bucket)
             .key(&self.key)

@@ -185,7 +185,7 @@ pub(crate) async fn put_sealed(
     let c_len = ciphertext_len(len, u64::from(f));
     let stream = ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len));
     let request = sh
-        .s3
+        .s3_upload
         .put_object()
         .bucket(bucket)
         .key(key)
