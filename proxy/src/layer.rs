@@ -715,6 +715,7 @@ impl S3 for EncryptingS3 {
         let mut req = req;
         no_empty_delimiter(&mut req.input.delimiter);
         let r = self.forward.list_objects(req).await.map(|mut resp| {
+            hide_sidecars(&mut resp.output.contents, &mut resp.output.common_prefixes, |o| o.key.as_deref());
             for o in resp.output.contents.iter_mut().flatten() {
                 self.plaintext_size(&mut o.size);
                 rewrite_etag(&mut o.e_tag);
@@ -728,6 +729,14 @@ impl S3 for EncryptingS3 {
         let mut req = req;
         no_empty_delimiter(&mut req.input.delimiter);
         let r = self.forward.list_objects_v2(req).await.map(|mut resp| {
+            let before = resp.output.contents.as_ref().map_or(0, Vec::len)
+                + resp.output.common_prefixes.as_ref().map_or(0, Vec::len);
+            hide_sidecars(&mut resp.output.contents, &mut resp.output.common_prefixes, |o| o.key.as_deref());
+            let after = resp.output.contents.as_ref().map_or(0, Vec::len)
+                + resp.output.common_prefixes.as_ref().map_or(0, Vec::len);
+            if let Some(n) = resp.output.key_count.as_mut() {
+                *n -= i32::try_from(before - after).unwrap_or(0);
+            }
             for o in resp.output.contents.iter_mut().flatten() {
                 self.plaintext_size(&mut o.size);
                 rewrite_etag(&mut o.e_tag);
@@ -742,6 +751,7 @@ impl S3 for EncryptingS3 {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let r = self.forward.list_object_versions(req).await.map(|mut resp| {
+            hide_sidecars(&mut resp.output.versions, &mut resp.output.common_prefixes, |o| o.key.as_deref());
             for o in resp.output.versions.iter_mut().flatten() {
                 self.plaintext_size(&mut o.size);
                 rewrite_etag(&mut o.e_tag);
@@ -1237,6 +1247,23 @@ impl EncryptingS3 {
             ..Default::default()
         };
         Ok(S3Response::new(output))
+    }
+}
+
+/// Drops the envelope sidecars (`.s3seal/envelopes/...`, written for
+/// envelopes over S3's metadata limit) from a listing, and the `.s3seal/`
+/// common prefix.
+fn hide_sidecars<T>(
+    items: &mut Option<Vec<T>>,
+    prefixes: &mut Option<Vec<s3s::dto::CommonPrefix>>,
+    key: impl Fn(&T) -> Option<&str>,
+) {
+    let top = s3seal::s3::SIDECAR_PREFIX.split('/').next().map(|p| format!("{p}/")).unwrap_or_default();
+    if let Some(v) = items.as_mut() {
+        v.retain(|o| !key(o).is_some_and(|k| k.starts_with(s3seal::s3::SIDECAR_PREFIX)));
+    }
+    if let Some(v) = prefixes.as_mut() {
+        v.retain(|p| !p.prefix.as_deref().is_some_and(|p| p == top || p.starts_with(s3seal::s3::SIDECAR_PREFIX)));
     }
 }
 

@@ -144,3 +144,44 @@ async fn large_envelopes_use_a_sidecar_on_moto() -> Result<()> {
     let moto = MotoServer::start()?;
     exercise(moto_s3_client(&moto)).await
 }
+
+/// Through the proxy: objects with sidecar envelopes read back, and
+/// listings do not show the sidecars.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_reads_sidecar_envelopes_and_hides_them_from_listings() -> Result<()> {
+    use s3seal_tests::clients::{ProxyOptions, ProxyProcess, Upstream};
+    let dir = tempfile::tempdir()?;
+    let upstream = Upstream::s3fs()?;
+    let proxy = ProxyProcess::start(&upstream, dir.path(), &ProxyOptions::default())?;
+    // The proxy's own key (written by `key_spec`) generates; fifteen more wrap.
+    let proxy_key: [u8; 32] =
+        std::fs::read(dir.path().join("proxy.key"))?.try_into().map_err(|_| anyhow::anyhow!("key"))?;
+    let mut children: Vec<Arc<dyn Keyring>> = Vec::new();
+    for i in 1..16u8 {
+        let name = format!("a-rather-long-key-name-to-fill-the-envelope-{i:02}");
+        children.push(Arc::new(RawAesKeyring::new("s3seal-tests/sidecar", name, &[i; 32])?));
+    }
+    let generator: Arc<dyn Keyring> = Arc::new(RawAesKeyring::new("s3seal-tests", "proxy", &proxy_key)?);
+    let keyring: Arc<dyn Keyring> = Arc::new(MultiKeyring::new(Some(generator), children)?);
+    let raw = upstream.direct_client();
+    raw.create_bucket().bucket(BUCKET).send().await?;
+    let writer = Client::with_cmm(raw.clone(), Arc::new(DefaultCmm::new(keyring)), Config::default());
+    let data = plaintext(0x51de_ca42, 100_000);
+    writer.put_object().bucket(BUCKET).key("dir/object").body(data.clone()).send().await?;
+    ensure!(sidecars(&raw).await?.len() == 1, "a sidecar was written");
+
+    let c = proxy.sdk_client();
+    let got = c.get_object().bucket(BUCKET).key("dir/object").send().await?;
+    ensure!(got.content_length() == Some(100_000), "proxy GET length");
+    ensure!(got.body.collect().await?.into_bytes() == data, "proxy GET bytes");
+    let all = c.list_objects_v2().bucket(BUCKET).send().await?;
+    let keys: Vec<&str> = all.contents().iter().filter_map(|o| o.key()).collect();
+    ensure!(keys == ["dir/object"], "proxy listing: {keys:?}");
+    ensure!(all.key_count() == Some(1), "key count {:?}", all.key_count());
+    let top = c.list_objects_v2().bucket(BUCKET).delimiter("/").send().await?;
+    let prefixes: Vec<&str> = top.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    ensure!(prefixes == ["dir/"], "proxy prefixes: {prefixes:?}");
+    let v1 = c.list_objects().bucket(BUCKET).send().await?;
+    ensure!(v1.contents().len() == 1, "ListObjects v1 shows sidecars");
+    Ok(())
+}
