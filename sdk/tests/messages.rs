@@ -411,3 +411,28 @@ async fn streaming_readers_any_read_sizes() {
         }
     }
 }
+
+/// `decrypt_body_to` gives what `update` gives, and refuses an output too
+/// short for the plaintext without panicking.
+#[tokio::test]
+async fn decrypt_body_to_matches_update() {
+    let none = EncryptionContext::new();
+    let pt = Rng(9).bytes(10_000);
+    for suite in [UNSIGNED, SIGNED] {
+        let client = Client::new(aes("k", 4));
+        let opts = EncryptOptions::default().with_frame_length(1024).with_suite(suite);
+        let ct = client.encrypt(&pt, &opts).await.unwrap();
+        let (h, used) = Header::parse(&ct, ParseLimits { max_encrypted_data_keys: None }).unwrap().unwrap();
+        let body = &ct[used..];
+        let mut out = vec![0u8; body.len()];
+        let mut dec = client.body_decryptor(&h, &none).await.unwrap();
+        let n = dec.decrypt_body_to(body, &mut out).unwrap();
+        assert_eq!(&out[..n], &pt[..], "{suite}");
+        assert!(dec.is_done());
+        let mut short = vec![0u8; pt.len() - 1];
+        let mut dec = client.body_decryptor(&h, &none).await.unwrap();
+        assert!(matches!(dec.decrypt_body_to(body, &mut short), Err(Error::InvalidParameter(_))), "{suite}");
+        let mut dec = client.body_decryptor(&h, &none).await.unwrap();
+        assert!(dec.decrypt_body_to(&body[..body.len() - 1], &mut out).is_err(), "{suite}: truncated");
+    }
+}

@@ -40,6 +40,11 @@ struct UnitHead {
     body: usize,
 }
 
+/// `out[from..from + len]`, or an error if `out` is too short.
+fn room(out: &mut [u8], from: usize, len: usize) -> Result<&mut [u8]> {
+    out.get_mut(from..from + len).ok_or_else(|| Error::InvalidParameter("output too short for the plaintext".into()))
+}
+
 enum Need {
     /// The unit at the start of the input is exactly this long.
     Exactly(usize),
@@ -319,6 +324,54 @@ impl BodyDecryptor {
         self.key.open_append(&h.nonce, &self.aad, ct_and_tag, dest, what)?;
         self.opened(h.kind);
         Ok(())
+    }
+
+    /// Decrypts a whole body (everything after the header) into `out`,
+    /// which must be at least as long as `body` (the plaintext is never
+    /// longer), and checks that the message is complete. Returns the length of the plaintext, which is
+    /// `out[..len]`. The checks and errors are those of
+    /// [`BodyDecryptor::update`] then [`BodyDecryptor::finish`]; on error
+    /// `out` must not be used (a failed frame is zeroed there).
+    ///
+    /// Writing into memory the caller already initialized (and reuses,
+    /// or got zeroed from the allocator) spares the zero-filling or copying
+    /// that appending to a `Vec` needs before the AEAD can write.
+    pub fn decrypt_body_to(&mut self, mut body: &[u8], out: &mut [u8]) -> Result<usize> {
+        if !self.buf.is_empty() {
+            return Err(Error::InvalidParameter("decrypt_body_to after a partial update".into()));
+        }
+        let mut written = 0;
+        while !body.is_empty() {
+            let n = match self.need(body)? {
+                Need::Exactly(n) if body.len() >= n => n,
+                // An incomplete last unit: `update` buffers it and `finish`
+                // reports what is missing.
+                _ => break,
+            };
+            let unit = &body[..n];
+            match self.head(unit)? {
+                None => {
+                    let held = self.footer(unit)?;
+                    room(out, written, held.len())?.copy_from_slice(&held);
+                    written += held.len();
+                }
+                Some(h) => {
+                    let len = n - h.body - TAG_LEN;
+                    let what = self.frame_aad(h.kind, h.seq, len);
+                    if self.holds(h.kind) {
+                        self.key.open_append(&h.nonce, &self.aad, &unit[h.body..], &mut self.held, what)?;
+                    } else {
+                        self.key.open_to(&h.nonce, &self.aad, &unit[h.body..], room(out, written, len)?, what)?;
+                        written += len;
+                    }
+                    self.opened(h.kind);
+                }
+            }
+            body = &body[n..];
+        }
+        self.update(body, &mut Vec::new())?;
+        self.finish()?;
+        Ok(written)
     }
 
     /// Processes the unit at the start of `input` if it is complete: its
