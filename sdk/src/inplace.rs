@@ -64,9 +64,10 @@ pub trait InPlaceDecrypt {
     fn preferred_read_len(&self) -> usize;
 }
 
-/// A reader's buffer for in-place decryption: ciphertext is read into it,
-/// complete units are opened in place, and verified plaintext is read out
-/// of it as slices.
+/// A reader's buffer for decryption without an output buffer: ciphertext
+/// is read into it, and each complete unit is opened straight into the
+/// reader's output (see [`FrameBuffer::read_to`]) or else in place, its
+/// verified plaintext then read out of this buffer as slices.
 #[derive(Debug, Default)]
 pub struct FrameBuffer {
     buf: Vec<u8>,
