@@ -14,8 +14,15 @@
 //!   drained and reused after each chunk, as the streaming upload does;
 //! * object decryption: the same object's body fed 256 KiB chunks (which
 //!   do not line up with the 64 KiB + 16 byte frames) to a
-//!   [`FrameDecryptor`], its output buffer drained and reused after each
-//!   chunk, as the streaming download does.
+//!   [`FrameDecryptor`] with `update_to`, into a reused output buffer
+//!   drained after each chunk;
+//! * two more ways of decrypting, for comparison: "append", `update`
+//!   appending to a reused `Vec` (which must initialize each frame's space
+//!   before the AEAD writes it), and "buffered", the path of the streaming
+//!   download (`ObjectBody`): ciphertext copied into a [`FrameBuffer`] in
+//!   the pieces `ObjectBody` asks its reader for (three whole frames; a
+//!   socket read copies likewise), frames opened from there straight into
+//!   a reused read buffer of `S3SEAL_BENCH_CHUNK_KIB`.
 //!
 //! The object key is derived once, outside the timings (deriving it is an
 //! HKDF per object, not per byte). Single-threaded. Raw and object runs
@@ -35,6 +42,7 @@
 use std::time::Instant;
 
 use s3seal::crypto::aead::{AeadKey, TAG_LEN};
+use s3seal::inplace::{FrameBuffer, InPlaceDecrypt};
 use s3seal::materials::DataKey;
 use s3seal::object::envelope::FLAG_END_MARKED;
 use s3seal::object::{
@@ -114,6 +122,8 @@ fn suite_name(suite: ObjectSuite) -> &'static str {
 struct Row {
     enc: Compared,
     dec: Compared,
+    append: Compared,
+    buffered: Compared,
 }
 
 fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize, chunk_len: usize) -> Row {
@@ -197,15 +207,32 @@ fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize, chun
     );
     assert_eq!(sent, c_len * (runs as u64 + 1), "every run produced the whole ciphertext");
 
+    let open_raw = |unit: &mut [u8]| {
+        for (i, c) in sealed.chunks(FRAME + TAG_LEN).enumerate() {
+            key.open_to(&nonce(i), b"", c, &mut unit[..c.len() - TAG_LEN], "bench").expect("open");
+        }
+    };
     let mut received = 0usize;
+    let mut plain = vec![0u8; chunk_len + FRAME + TAG_LEN];
     let dec = compare(
         runs,
         size,
+        || open_raw(&mut unit),
         || {
-            for (i, c) in sealed.chunks(FRAME + TAG_LEN).enumerate() {
-                key.open_to(&nonce(i), b"", c, &mut unit[..c.len() - TAG_LEN], "bench").expect("open");
+            let mut dec = decryptor();
+            for chunk in ct.chunks(chunk_len) {
+                received += dec.update_to(chunk, &mut plain).expect("decrypt"); // drained, the buffer reused
             }
+            dec.finish().expect("finish");
         },
+    );
+    assert_eq!(received, size * (runs + 1), "every run produced the whole plaintext");
+
+    let mut received = 0usize;
+    let append = compare(
+        runs,
+        size,
+        || open_raw(&mut unit),
         || {
             let mut dec = decryptor();
             for chunk in ct.chunks(chunk_len) {
@@ -218,7 +245,37 @@ fn bench(backend: Backend, suite: ObjectSuite, payload: &[u8], runs: usize, chun
     );
     assert_eq!(received, size * (runs + 1), "every run produced the whole plaintext");
 
-    Row { enc, dec }
+    let mut received = 0usize;
+    let mut frames = FrameBuffer::new();
+    let mut read_buf = vec![0u8; chunk_len];
+    let buffered = compare(
+        runs,
+        size,
+        || open_raw(&mut unit),
+        || {
+            let mut dec = decryptor();
+            let mut input = &ct[..];
+            while !input.is_empty() {
+                // As much as ObjectBody asks of its reader (whole frames, up
+                // to 256 KiB), as from a socket that always has data.
+                let (chunk, rest) = input.split_at(frames.want(dec.preferred_read_len()).min(input.len()));
+                input = rest;
+                frames.push(chunk);
+                loop {
+                    let n = frames.read_to(&mut dec, &mut read_buf).expect("decrypt");
+                    if n == 0 {
+                        break;
+                    }
+                    received += n;
+                }
+            }
+            assert!(frames.pending().is_empty(), "whole frames");
+            dec.finish().expect("finish");
+        },
+    );
+    assert_eq!(received, size * (runs + 1), "every run produced the whole plaintext");
+
+    Row { enc, dec, append, buffered }
 }
 
 fn main() {
@@ -230,18 +287,32 @@ fn main() {
     let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
     println!("payload {mib} MiB, frame 64 KiB, chunks of {chunk_kib} KiB, {runs} alternating runs, one thread");
     println!("GB/s: medians; ratio: median of per-run object/raw; best: best object / best raw");
+    println!("append, buffer: dec/raw of the other two ways of decrypting (see the module doc)");
     println!(
-        "{:<11} {:<11} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
-        "backend", "suite", "raw seal", "obj enc", "raw open", "obj dec", "enc/raw", "best", "dec/raw", "best"
+        "{:<11} {:<11} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "backend",
+        "suite",
+        "raw seal",
+        "obj enc",
+        "raw open",
+        "obj dec",
+        "enc/raw",
+        "best",
+        "dec/raw",
+        "best",
+        "append",
+        "best",
+        "buffer",
+        "best"
     );
     for backend in Backend::ALL {
         for suite in [ObjectSuite::Aes256GcmCommit, ObjectSuite::ChaCha20Poly1305Commit] {
             if !format!("{backend} {}", suite_name(suite)).contains(&filter) {
                 continue;
             }
-            let Row { enc, dec } = bench(backend, suite, &payload, runs, chunk_kib * 1024);
+            let Row { enc, dec, append, buffered } = bench(backend, suite, &payload, runs, chunk_kib * 1024);
             println!(
-                "{:<11} {:<11} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
+                "{:<11} {:<11} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
                 backend.to_string(),
                 suite_name(suite),
                 enc.base,
@@ -251,7 +322,11 @@ fn main() {
                 enc.ratio,
                 enc.best_ratio,
                 dec.ratio,
-                dec.best_ratio
+                dec.best_ratio,
+                append.ratio,
+                append.best_ratio,
+                buffered.ratio,
+                buffered.best_ratio
             );
         }
     }

@@ -9,8 +9,16 @@
 //! the median over runs of message throughput over raw AEAD throughput of
 //! the same direction in the same run.
 //!
+//! One-shot decryption is measured two ways: "msg dec" with
+//! `BodyDecryptor::decrypt_body_to` into a reused buffer (what
+//! `Client::decrypt` does, into a zeroed allocation), and "append" with
+//! `BodyDecryptor::update` appending to a reused `Vec` (which must
+//! initialize each frame's space before the AEAD writes it).
+//!
 //! Run: `cargo bench -p s3seal --bench throughput` (set `S3SEAL_BENCH_MIB`
-//! to change the payload size, `S3SEAL_BENCH_RUNS` the repetitions).
+//! to change the payload size, `S3SEAL_BENCH_RUNS` the repetitions, and
+//! `S3SEAL_BENCH_FILTER` to a substring of the backend names to run only
+//! those backends).
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -46,8 +54,9 @@ fn main() {
     let size = mib * 1024 * 1024;
     let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
     println!("payload {mib} MiB, suite 0x0478, frame 64 KiB, median of {runs} runs, one thread");
+    let filter = std::env::var("S3SEAL_BENCH_FILTER").unwrap_or_default();
     println!(
-        "{:<11} {:>9} {:>9} {:>11} {:>11} {:>7} {:>7} {:>11} {:>11} {:>7} {:>7}",
+        "{:<11} {:>9} {:>9} {:>11} {:>11} {:>7} {:>7} {:>11} {:>11} {:>7} {:>7} {:>11} {:>7}",
         "backend",
         "raw seal",
         "raw open",
@@ -58,11 +67,16 @@ fn main() {
         "stream enc",
         "stream dec",
         "enc/raw",
-        "dec/raw"
+        "dec/raw",
+        "append",
+        "app/raw"
     );
     let keyring = Arc::new(RawAesKeyring::new("bench", "key", &[7u8; 32]).expect("key"));
     let none = EncryptionContext::new();
     for backend in Backend::ALL {
+        if !backend.to_string().contains(&filter) {
+            continue;
+        }
         let key = AeadKey::new(backend, AeadAlgorithm::Aes256Gcm, &[1u8; 32]).expect("key");
         let nonce = |i: usize| {
             let mut n = [0u8; 12];
@@ -78,10 +92,11 @@ fn main() {
         let opts = EncryptOptions::default();
         let mut ct = Vec::with_capacity(size + size / FRAME * 40 + 4096);
         let mut pt = Vec::with_capacity(size);
+        let mut pt_buf = vec![0u8; size + size / FRAME * 40 + 4096];
         let mut sink = vec![0u8; FRAME];
         // Each run measures every variant once, so that the machine's load
         // hits them alike; ratios are taken per run, then the median.
-        let mut rows: Vec<[f64; 6]> = Vec::new();
+        let mut rows: Vec<[f64; 7]> = Vec::new();
         for run in 0..=runs {
             let raw_seal = gbps(size, || {
                 for (i, chunk) in payload.chunks(FRAME).enumerate() {
@@ -99,7 +114,15 @@ fn main() {
                 enc.update(&payload, &mut ct).expect("update");
                 enc.finish(&mut ct).expect("finish");
             });
+            let mut pt_len = 0;
             let msg_dec = gbps(size, || {
+                let (h, used) =
+                    Header::parse(&ct, ParseLimits { max_encrypted_data_keys: None }).expect("parse").expect("header");
+                let mut dec = futures_executor::block_on(client.body_decryptor(&h, &none)).expect("materials");
+                pt_len = dec.decrypt_body_to(&ct[used..], &mut pt_buf).expect("decrypt");
+            });
+            assert!(pt_buf[..pt_len] == payload[..], "round trip");
+            let append = gbps(size, || {
                 pt.clear();
                 let (h, used) =
                     Header::parse(&ct, ParseLimits { max_encrypted_data_keys: None }).expect("parse").expect("header");
@@ -120,13 +143,13 @@ fn main() {
                 while r.read(&mut sink).expect("read") > 0 {}
             });
             if run > 0 {
-                rows.push([raw_seal, raw_open, msg_enc, msg_dec, stream_enc, stream_dec]);
+                rows.push([raw_seal, raw_open, msg_enc, msg_dec, stream_enc, stream_dec, append]);
             }
         }
         let col = |i: usize| median(rows.iter().map(|r| r[i]).collect());
         let ratio = |num: usize, den: usize| median(rows.iter().map(|r| r[num] / r[den]).collect());
         println!(
-            "{:<11} {:>7.2}GB/s {:>7.2}GB/s {:>8.2}GB/s {:>8.2}GB/s {:>7.2} {:>7.2} {:>8.2}GB/s {:>8.2}GB/s {:>7.2} {:>7.2}",
+            "{:<11} {:>7.2}GB/s {:>7.2}GB/s {:>8.2}GB/s {:>8.2}GB/s {:>7.2} {:>7.2} {:>8.2}GB/s {:>8.2}GB/s {:>7.2} {:>7.2} {:>8.2}GB/s {:>7.2}",
             backend.to_string(),
             col(0),
             col(1),
@@ -137,7 +160,9 @@ fn main() {
             col(4),
             col(5),
             ratio(4, 0),
-            ratio(5, 1)
+            ratio(5, 1),
+            col(6),
+            ratio(6, 1)
         );
     }
 }

@@ -20,6 +20,7 @@ pub mod cmm;
 pub mod context;
 pub mod crypto;
 pub mod error;
+pub mod inplace;
 pub mod keyring;
 pub mod keyspec;
 pub mod materials;

@@ -2,7 +2,8 @@
 //! for Tokio.
 //!
 //! Memory is O(frame length) whatever the message size: each adapter holds
-//! at most one frame of input, one read chunk, and the output of one chunk.
+//! at most one frame of input, one read chunk, and the output of one chunk
+//! (decrypting readers decrypt in place, in their read buffer).
 //! Decrypting readers release a frame's plaintext only after its tag
 //! verified; for signed suites the final frame is held until the signature
 //! verified; a message that ends early is an error at end of stream.
@@ -21,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use crate::client::{Client, EncryptOptions};
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
+use crate::inplace::FrameBuffer;
 use crate::message::{BodyDecryptor, Header, MessageEncryptor, ParseLimits};
 
 /// Bytes read from the inner reader at a time.
@@ -83,13 +85,15 @@ impl<W: Write> Write for EncryptingWriter<W> {
 }
 
 /// Reads plaintext from an encrypted message on an inner [`Read`].
+///
+/// Ciphertext is read into a buffer of about one frame and each frame is
+/// decrypted there, in place; once its tag verified, reads copy its
+/// plaintext straight out of that buffer.
 pub struct DecryptingReader<R: Read> {
     inner: R,
     header: Header,
     dec: BodyDecryptor,
-    chunk: Vec<u8>,
-    out: Vec<u8>,
-    pos: usize,
+    frames: FrameBuffer,
     done: bool,
     failed: bool,
 }
@@ -110,10 +114,10 @@ impl<R: Read> DecryptingReader<R> {
                 break found;
             }
         };
-        let mut dec = futures_executor::block_on(client.body_decryptor(&header, reproduced))?;
-        let mut out = Vec::new();
-        dec.update(&rest, &mut out)?;
-        Ok(Self { inner, header, dec, chunk: Vec::new(), out, pos: 0, done: false, failed: false })
+        let dec = futures_executor::block_on(client.body_decryptor(&header, reproduced))?;
+        let mut frames = FrameBuffer::new();
+        frames.push(&rest);
+        Ok(Self { inner, header, dec, frames, done: false, failed: false })
     }
 
     /// The verified header.
@@ -121,28 +125,48 @@ impl<R: Read> DecryptingReader<R> {
         &self.header
     }
 
+    /// Reads more ciphertext into the buffer; at the end of the input,
+    /// checks that the message is complete.
     fn fill(&mut self) -> Result<()> {
-        self.out.clear();
-        self.pos = 0;
-        let want = self.dec.preferred_read_len();
-        if self.chunk.len() < want {
-            self.chunk.resize(want, 0);
-        }
+        let want = self.frames.want(self.dec.preferred_read_len());
+        let space = self.frames.space(want);
         let n = loop {
-            match self.inner.read(&mut self.chunk[..want]) {
+            match self.inner.read(space) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
         };
         if n == 0 {
-            self.dec.finish()?;
             self.done = true;
+            end_of_input(&mut self.dec, &self.frames)
         } else {
-            self.dec.update(&self.chunk[..n], &mut self.out)?;
+            self.frames.filled(n);
+            Ok(())
         }
-        Ok(())
     }
+
+    fn read_plaintext(&mut self, buf: &mut [u8]) -> Result<usize> {
+        loop {
+            let n = self.frames.read_to(&mut self.dec, buf)?;
+            if n > 0 || self.done {
+                return Ok(n);
+            }
+            self.fill()?;
+        }
+    }
+}
+
+/// At the end of the input: fails unless the message is complete and no
+/// bytes are left over.
+fn end_of_input(dec: &mut BodyDecryptor, frames: &FrameBuffer) -> Result<()> {
+    let pending = frames.pending();
+    if !pending.is_empty() {
+        // An incomplete unit: the byte decryptor buffers it and reports
+        // what is missing (or that the message had already ended).
+        dec.update(pending, &mut Vec::new())?;
+    }
+    dec.finish()
 }
 
 impl<R: Read> Read for DecryptingReader<R> {
@@ -150,17 +174,14 @@ impl<R: Read> Read for DecryptingReader<R> {
         if self.failed {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "decryption already failed"));
         }
-        while self.pos == self.out.len() && !self.done {
-            if let Err(e) = self.fill() {
-                self.failed = true;
-                self.out.clear();
-                return Err(e.into());
-            }
+        if buf.is_empty() {
+            return Ok(0);
         }
-        let n = buf.len().min(self.out.len() - self.pos);
-        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        self.read_plaintext(buf).map_err(|e| {
+            self.failed = true;
+            self.frames.clear();
+            e.into()
+        })
     }
 }
 
@@ -235,14 +256,13 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncEncryptingWriter<W> {
     }
 }
 
-/// Reads plaintext from an encrypted message on an inner [`AsyncRead`].
+/// Reads plaintext from an encrypted message on an inner [`AsyncRead`],
+/// decrypting each frame in place as [`DecryptingReader`] does.
 pub struct AsyncDecryptingReader<R> {
     inner: R,
     header: Header,
     dec: BodyDecryptor,
-    chunk: Vec<u8>,
-    out: Vec<u8>,
-    pos: usize,
+    frames: FrameBuffer,
     done: bool,
     failed: bool,
 }
@@ -262,15 +282,58 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
                 break found;
             }
         };
-        let mut dec = client.body_decryptor(&header, reproduced).await?;
-        let mut out = Vec::new();
-        dec.update(&rest, &mut out)?;
-        Ok(Self { inner, header, dec, chunk: Vec::new(), out, pos: 0, done: false, failed: false })
+        let dec = client.body_decryptor(&header, reproduced).await?;
+        let mut frames = FrameBuffer::new();
+        frames.push(&rest);
+        Ok(Self { inner, header, dec, frames, done: false, failed: false })
     }
 
     /// The verified header.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// Reads more ciphertext into the buffer; at the end of the input,
+    /// checks that the message is complete.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let want = self.frames.want(self.dec.preferred_read_len());
+        let mut rb = ReadBuf::new(self.frames.space(want));
+        ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
+        let n = rb.filled().len();
+        Poll::Ready(if n == 0 {
+            self.done = true;
+            end_of_input(&mut self.dec, &self.frames)
+        } else {
+            self.frames.filled(n);
+            Ok(())
+        })
+    }
+
+    fn poll_plaintext(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<Result<()>> {
+        loop {
+            // Plaintext goes straight into the caller's buffer where it is
+            // already initialized; else it is copied out of ours.
+            let n = {
+                let start = buf.filled().len();
+                let out = &mut buf.initialized_mut()[start..];
+                self.frames.read_to(&mut self.dec, out)?
+            };
+            if n > 0 {
+                buf.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            let ready = self.frames.plaintext();
+            if !ready.is_empty() {
+                let n = ready.len().min(buf.remaining());
+                buf.put_slice(&ready[..n]);
+                self.frames.consume(n);
+                return Poll::Ready(Ok(()));
+            }
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.poll_fill(cx))?;
+        }
     }
 }
 
@@ -280,31 +343,16 @@ impl<R: AsyncRead + Unpin> AsyncRead for AsyncDecryptingReader<R> {
         if this.failed {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "decryption already failed")));
         }
-        while this.pos == this.out.len() && !this.done {
-            this.out.clear();
-            this.pos = 0;
-            let want = this.dec.preferred_read_len();
-            if this.chunk.len() < want {
-                this.chunk.resize(want, 0);
-            }
-            let mut rb = ReadBuf::new(&mut this.chunk[..want]);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
-            let n = rb.filled().len();
-            let r = if n == 0 {
-                this.done = true;
-                this.dec.finish()
-            } else {
-                this.dec.update(&this.chunk[..n], &mut this.out)
-            };
-            if let Err(e) = r {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        match ready!(this.poll_plaintext(cx, buf)) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(e) => {
                 this.failed = true;
-                this.out.clear();
-                return Poll::Ready(Err(e.into()));
+                this.frames.clear();
+                Poll::Ready(Err(e.into()))
             }
         }
-        let n = buf.remaining().min(this.out.len() - this.pos);
-        buf.put_slice(&this.out[this.pos..this.pos + n]);
-        this.pos += n;
-        Poll::Ready(Ok(()))
     }
 }

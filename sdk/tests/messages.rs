@@ -334,3 +334,105 @@ fn backends_write_identical_messages() {
         assert_eq!(outs[0], outs[1], "suite {suite}");
     }
 }
+
+/// Yields at most `step` bytes per read, so that reads straddle frames in
+/// every way.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.step).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+impl tokio::io::AsyncRead for Trickle<'_> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let n = buf.remaining().min(this.step).min(this.data.len());
+        buf.put_slice(&this.data[..n]);
+        this.data = &this.data[n..];
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The decrypting readers give the same plaintext whatever sizes the inner
+/// reader returns and whatever sizes are asked of them, and reject a
+/// tampered last frame of a signed message without releasing it.
+#[tokio::test]
+async fn streaming_readers_any_read_sizes() {
+    let none = EncryptionContext::new();
+    let mut rng = Rng(5);
+    let pt = rng.bytes(50_500);
+    for suite in [UNSIGNED, SIGNED] {
+        let client = Client::new(aes("k", 3));
+        let opts = EncryptOptions::default().with_frame_length(1000).with_suite(suite);
+        let ct = client.encrypt(&pt, &opts).await.unwrap();
+        for step in [1, 7, 999, 1000, 1028, 1029, 4096, 70_000] {
+            for out in [1, 13, 1000, 65_536] {
+                let mut r = DecryptingReader::new(&client, Trickle { data: &ct, step }, &none).unwrap();
+                let mut back = Vec::new();
+                let mut buf = vec![0u8; out];
+                loop {
+                    let n = r.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    back.extend_from_slice(&buf[..n]);
+                }
+                assert_eq!(back, pt, "{suite} step {step} out {out}");
+            }
+            let mut r = AsyncDecryptingReader::new(&client, Trickle { data: &ct, step }, &none).await.unwrap();
+            let mut back = Vec::new();
+            r.read_to_end(&mut back).await.unwrap();
+            assert_eq!(back, pt, "{suite} step {step} async");
+
+            // A flipped byte inside the final frame's 500 bytes of
+            // ciphertext (the footer, if any, is about 105 bytes).
+            let mut bad = ct.clone();
+            let at = ct.len() - if suite.signature().is_some() { 105 + 16 + 250 } else { 16 + 250 };
+            bad[at] ^= 1;
+            let mut r = DecryptingReader::new(&client, Trickle { data: &bad, step }, &none).unwrap();
+            let mut back = Vec::new();
+            assert!(r.read_to_end(&mut back).is_err(), "{suite} step {step}: tampering accepted");
+            assert!(back.len() <= 50_000, "the tampered final frame was released");
+            assert!(pt.starts_with(&back));
+            let mut buf = [0u8; 16];
+            assert!(r.read(&mut buf).is_err(), "a failed reader stays failed");
+        }
+    }
+}
+
+/// `decrypt_body_to` gives what `update` gives, and refuses an output too
+/// short for the plaintext without panicking.
+#[tokio::test]
+async fn decrypt_body_to_matches_update() {
+    let none = EncryptionContext::new();
+    let pt = Rng(9).bytes(10_000);
+    for suite in [UNSIGNED, SIGNED] {
+        let client = Client::new(aes("k", 4));
+        let opts = EncryptOptions::default().with_frame_length(1024).with_suite(suite);
+        let ct = client.encrypt(&pt, &opts).await.unwrap();
+        let (h, used) = Header::parse(&ct, ParseLimits { max_encrypted_data_keys: None }).unwrap().unwrap();
+        let body = &ct[used..];
+        let mut out = vec![0u8; body.len()];
+        let mut dec = client.body_decryptor(&h, &none).await.unwrap();
+        let n = dec.decrypt_body_to(body, &mut out).unwrap();
+        assert_eq!(&out[..n], &pt[..], "{suite}");
+        assert!(dec.is_done());
+        let mut short = vec![0u8; pt.len() - 1];
+        let mut dec = client.body_decryptor(&h, &none).await.unwrap();
+        assert!(matches!(dec.decrypt_body_to(body, &mut short), Err(Error::InvalidParameter(_))), "{suite}");
+        let mut dec = client.body_decryptor(&h, &none).await.unwrap();
+        assert!(dec.decrypt_body_to(&body[..body.len() - 1], &mut out).is_err(), "{suite}: truncated");
+    }
+}

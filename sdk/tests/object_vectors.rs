@@ -19,6 +19,7 @@ use s3seal::cmm::DefaultCmm;
 use s3seal::context::{self, EncryptionContext};
 use s3seal::crypto::aead::{self, AeadAlgorithm, Backend};
 use s3seal::crypto::kdf;
+use s3seal::inplace::{FrameBuffer, InPlaceDecrypt};
 use s3seal::keyring::RawAesKeyring;
 use s3seal::materials::{DataKey, EncryptedDataKey};
 use s3seal::object::envelope::BUCKET_CONTEXT_KEY;
@@ -96,19 +97,67 @@ fn part_frames(case: &Case) -> Option<u64> {
     (case.flags & 1 != 0).then(|| case.parts[0].plaintext_length / u64::from(case.frame_length))
 }
 
-/// Decrypts a whole body, pushing it in odd-sized chunks.
+/// Decrypts a whole body, pushing it in odd-sized chunks, four ways that
+/// must agree: appending to a `Vec`, into a slice, and through a
+/// `FrameBuffer` with read buffers smaller than a frame (frames opened in
+/// place) and of a whole frame (opened into the read buffer).
 fn read_all(obj: &SealedObject, body: &[u8], part_frames: Option<u64>) -> Result<Vec<u8>, Error> {
     let f = u64::from(obj.envelope.frame_length);
     let p = plaintext_len(body.len() as u64, f)?;
     let frames = p.div_ceil(f).max(1);
     let first = FramePosition { part: if obj.envelope.is_multipart() { 1 } else { 0 }, index: 0 };
-    let mut d = FrameDecryptor::new(obj.key.clone(), &obj.envelope, p, 0, frames - 1, first, part_frames)?;
-    let mut out = Vec::new();
-    for chunk in body.chunks(53) {
-        d.update(chunk, &mut out)?;
+    let new = || FrameDecryptor::new(obj.key.clone(), &obj.envelope, p, 0, frames - 1, first, part_frames);
+    let appended = (|| {
+        let mut d = new()?;
+        let mut out = Vec::new();
+        for chunk in body.chunks(53) {
+            d.update(chunk, &mut out)?;
+        }
+        d.finish()?;
+        Ok(out)
+    })();
+    let into_slice = (|| {
+        let mut d = new()?;
+        let mut out = vec![0u8; body.len()];
+        let mut written = 0;
+        for chunk in body.chunks(53) {
+            written += d.update_to(chunk, &mut out[written..])?;
+        }
+        d.finish()?;
+        out.truncate(written);
+        Ok(out)
+    })();
+    let buffered = |read_len: usize| -> Result<Vec<u8>, Error> {
+        let mut d = new()?;
+        let mut frames = FrameBuffer::new();
+        let (mut out, mut buf, mut input) = (Vec::new(), vec![0u8; read_len], body);
+        loop {
+            let n = frames.read_to(&mut d, &mut buf)?;
+            if n > 0 {
+                out.extend_from_slice(&buf[..n]);
+            } else if input.is_empty() {
+                if !frames.pending().is_empty() {
+                    d.update(frames.pending(), &mut Vec::new())?;
+                }
+                d.finish()?;
+                return Ok(out);
+            } else {
+                let take = frames.want(d.preferred_read_len()).min(53).min(input.len());
+                frames.push(&input[..take]);
+                input = &input[take..];
+            }
+        }
+    };
+    for other in [into_slice, buffered(7), buffered(obj.envelope.frame_length as usize)] {
+        match (&appended, &other) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "decryption paths disagree"),
+            (Err(_), Err(_)) => {}
+            (a, b) => {
+                panic!("decryption paths disagree: {:?} / {:?}", a.as_ref().map(Vec::len), b.as_ref().map(Vec::len))
+            }
+        }
     }
-    d.finish()?;
-    Ok(out)
+    appended
 }
 
 /// Decrypts the plaintext range `first..=last` (a ranged GET).

@@ -14,6 +14,7 @@ use crate::crypto::aead::{AeadKey, Backend, NONCE_LEN, TAG_LEN};
 use crate::crypto::kdf;
 use crate::crypto::signature::Verifier;
 use crate::error::{Error, Result};
+use crate::inplace::{InPlaceDecrypt, Step};
 use crate::materials::DecryptionMaterials;
 use crate::message::body::{
     BodyKind, FINAL_FRAME_MARKER, FINAL_FRAME_OVERHEAD, MAX_NON_FRAMED_LEN, REGULAR_FRAME_OVERHEAD, body_aad,
@@ -28,6 +29,20 @@ enum State {
     NonFramed,
     Footer,
     Done,
+}
+
+/// The framing of one body unit.
+struct UnitHead {
+    kind: BodyKind,
+    seq: u32,
+    nonce: [u8; NONCE_LEN],
+    /// Offset of the ciphertext (followed by the tag) in the unit.
+    body: usize,
+}
+
+/// `out[from..from + len]`, or an error if `out` is too short.
+fn room(out: &mut [u8], from: usize, len: usize) -> Result<&mut [u8]> {
+    out.get_mut(from..from + len).ok_or_else(|| Error::InvalidParameter("output too short for the plaintext".into()))
 }
 
 enum Need {
@@ -223,32 +238,26 @@ impl BodyDecryptor {
         }
     }
 
-    fn open_into(
-        &mut self,
-        kind: BodyKind,
-        seq: u32,
-        nonce: &[u8; 12],
-        ct_and_tag: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        let len = (ct_and_tag.len() - TAG_LEN) as u64;
-        body_aad(&mut self.aad, &self.message_id, kind, seq, len);
-        let what = match kind {
+    fn frame_aad(&mut self, kind: BodyKind, seq: u32, ct_len: usize) -> &'static str {
+        body_aad(&mut self.aad, &self.message_id, kind, seq, ct_len as u64);
+        match kind {
             BodyKind::Frame => "message frame",
             BodyKind::FinalFrame => "final message frame",
             BodyKind::SingleBlock => "message body",
-        };
-        self.key.open_append(nonce, &self.aad, ct_and_tag, out, what)
+        }
     }
 
-    fn unit(&mut self, unit: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    /// Feeds a unit to the signature verifier (over its ciphertext, so
+    /// before any in-place decryption) and parses its framing. Returns
+    /// `None` for the footer.
+    fn head(&mut self, unit: &[u8]) -> Result<Option<UnitHead>> {
         if let Some(v) = &mut self.verifier
             && self.state != State::Footer
         {
             v.update(unit);
         }
         let mut r = Reader::new(unit);
-        match self.state {
+        Ok(Some(match self.state {
             State::Frames => {
                 let first = r.u32()?;
                 let is_final = first == FINAL_FRAME_MARKER;
@@ -265,46 +274,139 @@ impl BodyDecryptor {
                 }
                 if is_final {
                     r.u32()?;
-                    let rest = &unit[r.position()..];
-                    if self.verifier.is_some() {
-                        let mut held = std::mem::take(&mut self.held);
-                        self.open_into(BodyKind::FinalFrame, seq, &nonce, rest, &mut held)?;
-                        self.held = held;
-                        self.state = State::Footer;
-                    } else {
-                        self.open_into(BodyKind::FinalFrame, seq, &nonce, rest, out)?;
-                        self.state = State::Done;
-                    }
-                } else {
-                    let rest = &unit[r.position()..];
-                    self.open_into(BodyKind::Frame, seq, &nonce, rest, out)?;
-                    self.next_seq += 1;
                 }
+                let kind = if is_final { BodyKind::FinalFrame } else { BodyKind::Frame };
+                UnitHead { kind, seq, nonce, body: r.position() }
             }
             State::NonFramed => {
                 let nonce: [u8; NONCE_LEN] = r.array()?;
                 r.u64()?;
-                let rest = &unit[r.position()..];
-                if self.verifier.is_some() {
-                    let mut held = std::mem::take(&mut self.held);
-                    self.open_into(BodyKind::SingleBlock, 1, &nonce, rest, &mut held)?;
-                    self.held = held;
-                    self.state = State::Footer;
-                } else {
-                    self.open_into(BodyKind::SingleBlock, 1, &nonce, rest, out)?;
-                    self.state = State::Done;
+                UnitHead { kind: BodyKind::SingleBlock, seq: 1, nonce, body: r.position() }
+            }
+            State::Footer => return Ok(None),
+            State::Done => return Err(Error::malformed("trailing bytes after the end of the message")),
+        }))
+    }
+
+    /// Whether the plaintext of a unit of `kind` is held back until the
+    /// signature verified.
+    fn holds(&self, kind: BodyKind) -> bool {
+        self.verifier.is_some() && kind != BodyKind::Frame
+    }
+
+    /// Moves past an opened unit of `kind`.
+    fn opened(&mut self, kind: BodyKind) {
+        match kind {
+            BodyKind::Frame => self.next_seq += 1,
+            _ if self.verifier.is_some() => self.state = State::Footer,
+            _ => self.state = State::Done,
+        }
+    }
+
+    /// Verifies the footer's signature, returning the plaintext held back.
+    fn footer(&mut self, unit: &[u8]) -> Result<Vec<u8>> {
+        let sig = Reader::new(unit).len16_bytes()?;
+        let v = self.verifier.take().ok_or(Error::Crypto("footer without a verifier"))?;
+        v.verify(sig)?;
+        self.state = State::Done;
+        Ok(std::mem::take(&mut self.held))
+    }
+
+    fn unit(&mut self, unit: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let Some(h) = self.head(unit)? else {
+            let mut held = self.footer(unit)?;
+            out.append(&mut held);
+            return Ok(());
+        };
+        let ct_and_tag = &unit[h.body..];
+        let what = self.frame_aad(h.kind, h.seq, ct_and_tag.len() - TAG_LEN);
+        let dest = if self.holds(h.kind) { &mut self.held } else { out };
+        self.key.open_append(&h.nonce, &self.aad, ct_and_tag, dest, what)?;
+        self.opened(h.kind);
+        Ok(())
+    }
+
+    /// Decrypts a whole body (everything after the header) into `out`,
+    /// which must be at least as long as `body` (the plaintext is never
+    /// longer), and checks that the message is complete. Returns the length of the plaintext, which is
+    /// `out[..len]`. The checks and errors are those of
+    /// [`BodyDecryptor::update`] then [`BodyDecryptor::finish`]; on error
+    /// `out` must not be used (a failed frame is zeroed there).
+    ///
+    /// Writing into memory the caller already initialized (and reuses,
+    /// or got zeroed from the allocator) spares the zero-filling or copying
+    /// that appending to a `Vec` needs before the AEAD can write.
+    pub fn decrypt_body_to(&mut self, mut body: &[u8], out: &mut [u8]) -> Result<usize> {
+        if !self.buf.is_empty() {
+            return Err(Error::InvalidParameter("decrypt_body_to after a partial update".into()));
+        }
+        let mut written = 0;
+        while !body.is_empty() {
+            let n = match self.need(body)? {
+                Need::Exactly(n) if body.len() >= n => n,
+                // An incomplete last unit: `update` buffers it and `finish`
+                // reports what is missing.
+                _ => break,
+            };
+            let unit = &body[..n];
+            match self.head(unit)? {
+                None => {
+                    let held = self.footer(unit)?;
+                    room(out, written, held.len())?.copy_from_slice(&held);
+                    written += held.len();
+                }
+                Some(h) => {
+                    let len = n - h.body - TAG_LEN;
+                    let what = self.frame_aad(h.kind, h.seq, len);
+                    if self.holds(h.kind) {
+                        self.key.open_append(&h.nonce, &self.aad, &unit[h.body..], &mut self.held, what)?;
+                    } else {
+                        self.key.open_to(&h.nonce, &self.aad, &unit[h.body..], room(out, written, len)?, what)?;
+                        written += len;
+                    }
+                    self.opened(h.kind);
                 }
             }
-            State::Footer => {
-                let sig = r.len16_bytes()?;
-                let v = self.verifier.take().ok_or(Error::Crypto("footer without a verifier"))?;
-                v.verify(sig)?;
-                out.append(&mut self.held);
-                self.state = State::Done;
-            }
-            State::Done => return Err(Error::malformed("trailing bytes after the end of the message")),
+            body = &body[n..];
         }
-        Ok(())
+        self.update(body, &mut Vec::new())?;
+        self.finish()?;
+        Ok(written)
+    }
+
+    /// Processes the unit at the start of `input` if it is complete: its
+    /// plaintext is written to the start of `out` when it fits there and
+    /// is not held back, else decrypted in place; see [`InPlaceDecrypt`].
+    /// The same checks and the same holding back of plaintext apply as in
+    /// [`BodyDecryptor::update`]; use one or the other for a message, not
+    /// both.
+    pub fn open_next(&mut self, input: &mut [u8], out: &mut [u8]) -> Result<Step> {
+        let n = match self.need(input)? {
+            Need::Exactly(n) if input.len() >= n => n,
+            Need::Exactly(n) | Need::AtLeast(n) => return Ok(Step::Need(n)),
+        };
+        let unit = &mut input[..n];
+        let Some(h) = self.head(unit)? else {
+            return Ok(Step::Released { consumed: n, plaintext: self.footer(unit)? });
+        };
+        let len = n - h.body - TAG_LEN;
+        let what = self.frame_aad(h.kind, h.seq, len);
+        let held = self.holds(h.kind);
+        if !held && len <= out.len() {
+            self.key.open_to(&h.nonce, &self.aad, &unit[h.body..], &mut out[..len], what)?;
+            self.opened(h.kind);
+            return Ok(Step::Written { consumed: n, len });
+        }
+        let plain = self.key.open_in_place(&h.nonce, &self.aad, &mut unit[h.body..], what)?;
+        let plaintext = if held {
+            self.held.extend_from_slice(plain);
+            plain.fill(0);
+            0..0
+        } else {
+            h.body..h.body + len
+        };
+        self.opened(h.kind);
+        Ok(Step::Opened { consumed: n, plaintext })
     }
 
     /// Ends the message: fails unless every frame (and the footer) arrived.
@@ -315,5 +417,15 @@ impl BodyDecryptor {
             State::Footer => Err(Error::Truncated("the signature footer is missing")),
             State::Frames | State::NonFramed => Err(Error::Truncated("the message ends before its final frame")),
         }
+    }
+}
+
+impl InPlaceDecrypt for BodyDecryptor {
+    fn open_next(&mut self, input: &mut [u8], out: &mut [u8]) -> Result<Step> {
+        BodyDecryptor::open_next(self, input, out)
+    }
+
+    fn preferred_read_len(&self) -> usize {
+        BodyDecryptor::preferred_read_len(self)
     }
 }

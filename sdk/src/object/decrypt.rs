@@ -14,8 +14,12 @@ use std::sync::Arc;
 
 use crate::crypto::aead::TAG_LEN;
 use crate::error::{Error, Result};
+use crate::inplace::{InPlaceDecrypt, Step};
 use crate::object::envelope::Envelope;
 use crate::object::frame::{END_OF_OBJECT, END_OF_PART, ObjectKey};
+
+/// Bytes an object reader should ideally read at a time.
+const READ_LEN: usize = 256 * 1024;
 use crate::object::layout;
 
 /// Where a frame sits in the object's parts.
@@ -58,6 +62,16 @@ pub struct FrameDecryptor {
     object_last: u64,
     object_last_len: usize,
     buf: Vec<u8>,
+    /// A copy of a frame's ciphertext, for a second in-place attempt.
+    spare: Vec<u8>,
+}
+
+/// How the flags of the next frame are known.
+enum Flags {
+    /// From its position.
+    Known { flags: u32, ends_part: bool },
+    /// Not known: the frame may or may not end its part.
+    EitherEnd,
 }
 
 impl FrameDecryptor {
@@ -95,6 +109,7 @@ impl FrameDecryptor {
             object_last,
             object_last_len,
             buf: Vec::new(),
+            spare: Vec::new(),
         })
     }
 
@@ -134,31 +149,69 @@ impl FrameDecryptor {
         Ok(())
     }
 
-    fn try_open(&self, unit: &[u8], flags: u32, out: &mut Vec<u8>) -> Result<()> {
-        self.key.open_frame_append(self.next.part, self.next.index, flags, unit, out)
+    /// How the next frame's flags are known.
+    fn flags(&self) -> Flags {
+        if self.global == self.object_last {
+            Flags::Known { flags: END_OF_PART | if self.end_marked { END_OF_OBJECT } else { 0 }, ends_part: true }
+        } else if !self.multipart {
+            Flags::Known { flags: 0, ends_part: false }
+        } else if let Some(k) = self.part_frames {
+            let end = u64::from(self.next.index) + 1 == k;
+            Flags::Known { flags: if end { END_OF_PART } else { 0 }, ends_part: end }
+        } else {
+            Flags::EitherEnd
+        }
+    }
+
+    /// Opens the next frame with `open(part, index, flags)`, which must
+    /// leave the ciphertext intact when it fails, then moves past it.
+    fn open_with(&mut self, mut open: impl FnMut(&ObjectKey, u32, u32, u32) -> Result<()>) -> Result<()> {
+        let (part, index) = (self.next.part, self.next.index);
+        let ended_part = match self.flags() {
+            Flags::Known { flags, ends_part } => {
+                open(&self.key, part, index, flags)?;
+                ends_part
+            }
+            Flags::EitherEnd => match open(&self.key, part, index, 0) {
+                Ok(()) => false,
+                Err(_) => {
+                    open(&self.key, part, index, END_OF_PART)?;
+                    true
+                }
+            },
+        };
+        self.advance(ended_part)
     }
 
     fn frame_into(&mut self, unit: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let ended_part = if self.global == self.object_last {
-            let flags = END_OF_PART | if self.end_marked { END_OF_OBJECT } else { 0 };
-            self.try_open(unit, flags, out)?;
-            true
-        } else if !self.multipart {
-            self.try_open(unit, 0, out)?;
-            false
-        } else if let Some(k) = self.part_frames {
-            let end = u64::from(self.next.index) + 1 == k;
-            self.try_open(unit, if end { END_OF_PART } else { 0 }, out)?;
-            end
-        } else {
-            match self.try_open(unit, 0, out) {
-                Ok(()) => false,
-                Err(_) => {
-                    self.try_open(unit, END_OF_PART, out)?;
-                    true
+        self.open_with(|key, part, index, flags| key.open_frame_append(part, index, flags, unit, out))
+    }
+
+    fn frame_to(&mut self, unit: &[u8], out: &mut [u8]) -> Result<()> {
+        self.open_with(|key, part, index, flags| key.open_frame_to(part, index, flags, unit, out))
+    }
+
+    /// Opens the next frame in place. When the frame may or may not end its
+    /// part, a copy of the ciphertext is kept for the second attempt (a
+    /// failed open zeroes the buffer).
+    fn frame_in_place(&mut self, unit: &mut [u8]) -> Result<()> {
+        if matches!(self.flags(), Flags::EitherEnd) {
+            let mut spare = std::mem::take(&mut self.spare);
+            spare.clear();
+            spare.extend_from_slice(unit);
+            let r = self.open_with(|key, part, index, flags| {
+                if flags != 0 {
+                    unit.copy_from_slice(&spare);
                 }
-            }
-        };
+                key.open_frame(part, index, flags, unit).map(|_| ())
+            });
+            self.spare = spare;
+            return r;
+        }
+        self.open_with(|key, part, index, flags| key.open_frame(part, index, flags, unit).map(|_| ()))
+    }
+
+    fn advance(&mut self, ended_part: bool) -> Result<()> {
         self.next = if ended_part {
             FramePosition {
                 part: self.next.part.checked_add(1).ok_or_else(|| Error::malformed("too many parts"))?,
@@ -174,6 +227,45 @@ impl FrameDecryptor {
         Ok(())
     }
 
+    /// Decrypts what it can of `input` into `out`, returning the number of
+    /// plaintext bytes written there. `out` must have room for them: at
+    /// most `input.len()` plus the bytes buffered from earlier calls (a
+    /// frame's worth). Writing into memory the caller already initialized
+    /// spares the zero-filling that appending to a `Vec` needs. On error
+    /// `out` must not be used.
+    pub fn update_to(&mut self, mut input: &[u8], out: &mut [u8]) -> Result<usize> {
+        let mut written = 0;
+        while !input.is_empty() {
+            if self.is_done() {
+                return Err(Error::malformed("more ciphertext than the requested frames"));
+            }
+            let need = self.unit_len();
+            let len = need - TAG_LEN;
+            let dest = out
+                .get_mut(written..written + len)
+                .ok_or_else(|| Error::InvalidParameter("output too short for the plaintext".into()));
+            if self.buf.is_empty() && input.len() >= need {
+                let (unit, rest) = input.split_at(need);
+                self.frame_to(unit, dest?)?;
+                written += len;
+                input = rest;
+            } else {
+                let take = (need - self.buf.len()).min(input.len());
+                self.buf.extend_from_slice(&input[..take]);
+                input = &input[take..];
+                if self.buf.len() == need {
+                    let unit = std::mem::take(&mut self.buf);
+                    let r = dest.and_then(|d| self.frame_to(&unit, d));
+                    self.buf = unit;
+                    self.buf.clear();
+                    r?;
+                    written += len;
+                }
+            }
+        }
+        Ok(written)
+    }
+
     /// Fails unless every frame of the span arrived.
     pub fn finish(&self) -> Result<()> {
         if self.is_done() && self.buf.is_empty() {
@@ -181,5 +273,30 @@ impl FrameDecryptor {
         } else {
             Err(Error::Truncated("the object ends before its last frame"))
         }
+    }
+}
+
+impl InPlaceDecrypt for FrameDecryptor {
+    fn open_next(&mut self, input: &mut [u8], out: &mut [u8]) -> Result<Step> {
+        if self.is_done() {
+            return Err(Error::malformed("more ciphertext than the requested frames"));
+        }
+        let need = self.unit_len();
+        if input.len() < need {
+            return Ok(Step::Need(need));
+        }
+        let len = need - TAG_LEN;
+        if let Some(dest) = out.get_mut(..len) {
+            self.frame_to(&input[..need], dest)?;
+            return Ok(Step::Written { consumed: need, len });
+        }
+        self.frame_in_place(&mut input[..need])?;
+        Ok(Step::Opened { consumed: need, plaintext: 0..len })
+    }
+
+    fn preferred_read_len(&self) -> usize {
+        // Whole frames, so that reads rarely split one.
+        let unit = self.frame + TAG_LEN;
+        unit * (READ_LEN / unit).max(1)
     }
 }

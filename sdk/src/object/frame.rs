@@ -100,7 +100,14 @@ impl ObjectKey {
         self.key.open_append(&frame_nonce(part, index, flags), &[], frame, out, "object frame")
     }
 
-    /// Opens one frame (ciphertext || tag) in place.
+    /// Opens one frame (ciphertext || tag) into `out`, which must be exactly
+    /// the ciphertext's length; on failure `out` is zeroed.
+    pub fn open_frame_to(&self, part: u32, index: u32, flags: u32, frame: &[u8], out: &mut [u8]) -> Result<()> {
+        self.key.open_to(&frame_nonce(part, index, flags), &[], frame, out, "object frame")
+    }
+
+    /// Opens one frame (ciphertext || tag) in place; on failure the whole
+    /// buffer is zeroed.
     pub fn open_frame<'a>(&self, part: u32, index: u32, flags: u32, buf: &'a mut [u8]) -> Result<&'a mut [u8]> {
         self.key.open_in_place(&frame_nonce(part, index, flags), &[], buf, "object frame")
     }

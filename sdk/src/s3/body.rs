@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::inplace::{FrameBuffer, InPlaceDecrypt};
 use crate::object::{FrameDecryptor, PartEncryptor};
 
 /// A plaintext source for an upload.
@@ -145,14 +146,23 @@ pub(crate) fn encrypting_body(
     ChannelBody { rx, len: ciphertext_len }
 }
 
+/// Bytes read at a time from an unencrypted object.
+const PLAIN_CHUNK: usize = 256 * 1024;
+
 /// The plaintext of a downloaded object (or of a range of it), verified
 /// frame by frame as it streams.
+///
+/// Ciphertext is read into a buffer of the body's own; each frame is
+/// opened straight into the caller's read buffer when its plaintext fits
+/// in the initialized part of it, else in place, and then copied out.
 pub struct ObjectBody {
     inner: Pin<Box<dyn AsyncRead + Send>>,
     dec: Option<FrameDecryptor>,
+    frames: FrameBuffer,
+    /// Unencrypted objects: bytes read and not yet handed out.
     chunk: Vec<u8>,
-    out: Vec<u8>,
-    pos: usize,
+    chunk_pos: usize,
+    chunk_len: usize,
     skip: u64,
     remaining: u64,
     done: bool,
@@ -170,27 +180,22 @@ impl std::fmt::Debug for ObjectBody {
 
 impl ObjectBody {
     pub(crate) fn decrypting(inner: Pin<Box<dyn AsyncRead + Send>>, dec: FrameDecryptor, skip: u64, len: u64) -> Self {
-        Self {
-            inner,
-            dec: Some(dec),
-            chunk: Vec::new(),
-            out: Vec::new(),
-            pos: 0,
-            skip,
-            remaining: len,
-            done: false,
-            failed: false,
-        }
+        Self::new(inner, Some(dec), skip, len)
     }
 
     pub(crate) fn plain(inner: Pin<Box<dyn AsyncRead + Send>>, len: u64) -> Self {
+        Self::new(inner, None, 0, len)
+    }
+
+    fn new(inner: Pin<Box<dyn AsyncRead + Send>>, dec: Option<FrameDecryptor>, skip: u64, len: u64) -> Self {
         Self {
             inner,
-            dec: None,
+            dec,
+            frames: FrameBuffer::new(),
             chunk: Vec::new(),
-            out: Vec::new(),
-            pos: 0,
-            skip: 0,
+            chunk_pos: 0,
+            chunk_len: 0,
+            skip,
             remaining: len,
             done: false,
             failed: false,
@@ -210,41 +215,102 @@ impl ObjectBody {
         Ok(v)
     }
 
-    fn fill(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), io::Error>> {
-        self.out.clear();
-        self.pos = 0;
-        if self.chunk.is_empty() {
-            self.chunk.resize(256 * 1024, 0);
-        }
-        let mut rb = ReadBuf::new(&mut self.chunk);
-        ready!(self.inner.as_mut().poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        let result = match &mut self.dec {
-            Some(dec) if n == 0 => dec.finish(),
-            Some(dec) => dec.update(&self.chunk[..n], &mut self.out),
-            None => {
-                self.out.extend_from_slice(&self.chunk[..n]);
-                if n == 0 && self.remaining > 0 { Err(Error::Truncated("the object ended early")) } else { Ok(()) }
+    /// Unencrypted objects: hands out what was read, else reads more.
+    fn poll_plain(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.chunk_pos < self.chunk_len {
+                let n = (self.chunk_len - self.chunk_pos).min(buf.remaining()).min(clamp(self.remaining));
+                buf.put_slice(&self.chunk[self.chunk_pos..self.chunk_pos + n]);
+                self.chunk_pos += n;
+                self.remaining -= n as u64;
+                if self.remaining == 0 {
+                    self.chunk_pos = self.chunk_len;
+                }
+                return Poll::Ready(Ok(()));
             }
-        };
-        if let Err(e) = result {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            if self.chunk.is_empty() {
+                self.chunk.resize(PLAIN_CHUNK, 0);
+            }
+            let mut rb = ReadBuf::new(&mut self.chunk);
+            ready!(self.inner.as_mut().poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            (self.chunk_pos, self.chunk_len) = (0, n);
+            if n == 0 {
+                self.done = true;
+                if self.remaining > 0 {
+                    return Poll::Ready(Err(invalid(Error::Truncated("the object ended early"))));
+                }
+            }
         }
-        if n == 0 {
-            self.done = true;
-        }
-        // Drop plaintext before the requested range, and past its end.
-        if self.skip > 0 {
-            let s = (self.skip as usize).min(self.out.len());
-            self.pos = s;
-            self.skip -= s as u64;
-        }
-        let available = (self.out.len() - self.pos) as u64;
-        if available > self.remaining {
-            self.out.truncate(self.pos + self.remaining as usize);
-        }
-        Poll::Ready(Ok(()))
     }
+
+    /// Encrypted objects: hands out verified plaintext of the requested
+    /// range, reading and opening frames as needed; plaintext before the
+    /// range or past its end is verified, then dropped.
+    fn poll_decrypted(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let Some(dec) = self.dec.as_mut() else { return Poll::Ready(Err(invalid(Error::Crypto("no decryptor")))) };
+        loop {
+            if self.skip > 0 || self.remaining == 0 {
+                self.frames.open(dec).map_err(invalid)?;
+                let ready = self.frames.plaintext().len();
+                if ready > 0 {
+                    let drop = if self.skip > 0 { ready.min(clamp(self.skip)) } else { ready };
+                    self.frames.consume(drop);
+                    self.skip = self.skip.saturating_sub(drop as u64);
+                    continue;
+                }
+            } else {
+                let start = buf.filled().len();
+                let room = (buf.initialized().len() - start).min(clamp(self.remaining));
+                let n = self.frames.read_to(dec, &mut buf.initialized_mut()[start..start + room]).map_err(invalid)?;
+                if n > 0 {
+                    buf.advance(n);
+                    self.remaining -= n as u64;
+                    return Poll::Ready(Ok(()));
+                }
+                let ready = self.frames.plaintext();
+                if !ready.is_empty() {
+                    let n = ready.len().min(buf.remaining()).min(clamp(self.remaining));
+                    buf.put_slice(&ready[..n]);
+                    self.frames.consume(n);
+                    self.remaining -= n as u64;
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            let want = self.frames.want(dec.preferred_read_len());
+            let mut rb = ReadBuf::new(self.frames.space(want));
+            ready!(self.inner.as_mut().poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            if n == 0 {
+                self.done = true;
+                let pending = self.frames.pending();
+                if !pending.is_empty() {
+                    // An incomplete frame (or one too many): the byte
+                    // decryptor reports which.
+                    dec.update(pending, &mut Vec::new()).map_err(invalid)?;
+                }
+                dec.finish().map_err(invalid)?;
+            } else {
+                self.frames.filled(n);
+            }
+        }
+    }
+}
+
+/// A decryption error as an I/O error (inner I/O errors pass unchanged).
+fn invalid(e: Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// `n` as a `usize`, saturating.
+fn clamp(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl AsyncRead for ObjectBody {
@@ -253,18 +319,18 @@ impl AsyncRead for ObjectBody {
         if this.failed {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "object decryption already failed")));
         }
-        while this.pos == this.out.len() && !this.done {
-            if let Err(e) = ready!(this.fill(cx)) {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let r = if this.dec.is_some() { this.poll_decrypted(cx, buf) } else { this.poll_plain(cx, buf) };
+        match ready!(r) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(e) => {
                 this.failed = true;
-                this.out.clear();
-                this.pos = 0;
-                return Poll::Ready(Err(e));
+                this.frames.clear();
+                this.chunk_pos = this.chunk_len;
+                Poll::Ready(Err(e))
             }
         }
-        let n = buf.remaining().min(this.out.len() - this.pos);
-        buf.put_slice(&this.out[this.pos..this.pos + n]);
-        this.pos += n;
-        this.remaining -= n as u64;
-        Poll::Ready(Ok(()))
     }
 }
