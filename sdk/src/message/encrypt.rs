@@ -5,7 +5,7 @@
 //! O(frame length) whatever the message size.
 
 use crate::context;
-use crate::crypto::aead::{AeadKey, Backend};
+use crate::crypto::aead::{AeadKey, Backend, TAG_LEN};
 use crate::crypto::kdf;
 use crate::crypto::random;
 use crate::crypto::signature::Signer;
@@ -13,6 +13,80 @@ use crate::error::{Error, Result};
 use crate::materials::EncryptionMaterials;
 use crate::message::body::{BodyKind, FINAL_FRAME_MARKER, body_aad, frame_nonce};
 use crate::message::header::Header;
+
+/// Where ciphertext goes: appended to a `Vec`, or written into a slice
+/// the caller sized (no zero-filling pass before the AEAD writes).
+trait Sink {
+    /// Bytes written so far.
+    fn position(&self) -> usize;
+    /// Writes `bytes` as they are.
+    fn put(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Writes the sealing of `plaintext` (ciphertext then tag).
+    fn seal(&mut self, key: &AeadKey, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<()>;
+    /// What was written from `from` on.
+    fn written(&self, from: usize) -> &[u8];
+}
+
+impl Sink for Vec<u8> {
+    fn position(&self) -> usize {
+        self.len()
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn seal(&mut self, key: &AeadKey, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<()> {
+        key.seal_append(nonce, aad, plaintext, self)
+    }
+
+    fn written(&self, from: usize) -> &[u8] {
+        &self[from..]
+    }
+}
+
+/// A caller-sized output slice and the write position in it.
+struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl SliceSink<'_> {
+    fn take(&mut self, n: usize) -> Result<&mut [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or_else(|| Error::InvalidParameter("the output buffer is too small for the message".into()))?;
+        let out = &mut self.buf[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+}
+
+impl Sink for SliceSink<'_> {
+    fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.take(bytes.len())?.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn seal(&mut self, key: &AeadKey, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<()> {
+        let out = self.take(plaintext.len() + TAG_LEN)?;
+        key.seal_to(nonce, aad, plaintext, out)
+    }
+
+    fn written(&self, from: usize) -> &[u8] {
+        &self.buf[from..self.pos]
+    }
+}
+
+/// The longest ECDSA signature in DER: P-384, two 48-byte integers.
+const MAX_SIGNATURE_LEN: usize = 104;
 
 /// Encrypts one message.
 pub struct MessageEncryptor {
@@ -112,24 +186,50 @@ impl MessageEncryptor {
         &self.header
     }
 
-    fn emit_header(&mut self, out: &mut Vec<u8>) {
+    fn emit_header(&mut self, out: &mut impl Sink) -> Result<()> {
         if self.header_pending {
             self.header_pending = false;
-            let start = out.len();
-            out.extend_from_slice(&self.header.to_bytes());
+            let start = out.position();
+            out.put(&self.header.to_bytes())?;
             if let Some(s) = &mut self.signer {
-                s.update(&out[start..]);
+                s.update(out.written(start));
             }
         }
+        Ok(())
+    }
+
+    /// The most bytes a message of `plaintext_len` bytes can take: header,
+    /// frames and, for signed suites, the longest signature.
+    pub fn ciphertext_len_bound(&self, plaintext_len: usize) -> usize {
+        let f = self.frame_len;
+        let regular = plaintext_len.saturating_sub(1) / f;
+        let last = plaintext_len - regular * f;
+        let footer = if self.signer.is_some() { 2 + MAX_SIGNATURE_LEN } else { 0 };
+        self.header.to_bytes().len() + regular * (4 + 12 + f + TAG_LEN) + (4 + 4 + 12 + 4 + last + TAG_LEN) + footer
+    }
+
+    /// Encrypts a whole message of `plaintext` into `out` (at least
+    /// [`MessageEncryptor::ciphertext_len_bound`] bytes) and returns its
+    /// length. The AEAD writes straight into `out`: with a freshly zeroed
+    /// allocation there is no separate pass over the output.
+    pub fn encrypt_to(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize> {
+        let mut sink = SliceSink { buf: out, pos: 0 };
+        self.update_sink(plaintext, &mut sink)?;
+        self.finish_sink(&mut sink)?;
+        Ok(sink.pos)
     }
 
     /// Encrypts `input`, appending ciphertext to `out`. Frames are sealed
     /// straight from `input` (one pass, no copy) when whole.
-    pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.update_sink(input, out)
+    }
+
+    fn update_sink(&mut self, mut input: &[u8], out: &mut impl Sink) -> Result<()> {
         if self.finished {
             return Err(Error::InvalidParameter("update after finish".into()));
         }
-        self.emit_header(out);
+        self.emit_header(out)?;
         if let Some(e) = self.expected_len
             && self.sealed + (self.pending.len() + input.len()) as u64 > e
         {
@@ -164,32 +264,36 @@ impl MessageEncryptor {
         Ok(())
     }
 
-    fn seal_regular(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn seal_regular(&mut self, plaintext: &[u8], out: &mut impl Sink) -> Result<()> {
         if self.seq == FINAL_FRAME_MARKER {
             return Err(Error::InvalidParameter(
                 "message too large: more than 2^32 - 1 frames; use a larger frame length".into(),
             ));
         }
-        let start = out.len();
+        let start = out.position();
         let nonce = frame_nonce(self.seq);
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&nonce);
+        out.put(&self.seq.to_be_bytes())?;
+        out.put(&nonce)?;
         self.seal_into(BodyKind::Frame, &nonce, plaintext, out)?;
         if let Some(s) = &mut self.signer {
-            s.update(&out[start..]);
+            s.update(out.written(start));
         }
         self.seq += 1;
         self.sealed += plaintext.len() as u64;
         Ok(())
     }
 
-    fn seal_into(&mut self, kind: BodyKind, nonce: &[u8; 12], plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn seal_into(&mut self, kind: BodyKind, nonce: &[u8; 12], plaintext: &[u8], out: &mut impl Sink) -> Result<()> {
         body_aad(&mut self.aad, &self.header.message_id, kind, self.seq, plaintext.len() as u64);
-        self.key.seal_append(nonce, &self.aad, plaintext, out)
+        out.seal(&self.key, nonce, &self.aad, plaintext)
     }
 
     /// Writes the final frame (and the signature footer of signed suites).
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.finish_sink(out)
+    }
+
+    fn finish_sink(&mut self, out: &mut impl Sink) -> Result<()> {
         if self.finished {
             return Err(Error::InvalidParameter("finish called twice".into()));
         }
@@ -201,21 +305,23 @@ impl MessageEncryptor {
                 self.sealed + self.pending.len() as u64
             )));
         }
-        self.emit_header(out);
+        self.emit_header(out)?;
         self.finished = true;
-        let start = out.len();
+        let start = out.position();
         let nonce = frame_nonce(self.seq);
         let pending = std::mem::take(&mut self.pending);
         let len = u32::try_from(pending.len()).map_err(|_| Error::Crypto("frame longer than 2^32"))?;
-        out.extend_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&len.to_be_bytes());
+        out.put(&FINAL_FRAME_MARKER.to_be_bytes())?;
+        out.put(&self.seq.to_be_bytes())?;
+        out.put(&nonce)?;
+        out.put(&len.to_be_bytes())?;
         self.seal_into(BodyKind::FinalFrame, &nonce, &pending, out)?;
         if let Some(mut s) = self.signer.take() {
-            s.update(&out[start..]);
+            s.update(out.written(start));
             let sig = s.finish()?;
-            crate::message::codec::put_len16(out, &sig)?;
+            let n = u16::try_from(sig.len()).map_err(|_| Error::Crypto("signature longer than 2^16"))?;
+            out.put(&n.to_be_bytes())?;
+            out.put(&sig)?;
         }
         Ok(())
     }
