@@ -1,6 +1,7 @@
 //! Shared helpers for end-to-end tests.
 pub mod clients;
 pub mod kms_count;
+pub mod memory;
 pub mod moto;
 pub mod python;
 pub mod s3client;

@@ -6,66 +6,17 @@
 //! is released. Alone in its own test binary so that the peak RSS
 //! (`/proc/self/status` VmHWM) is this test's.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use s3seal::Error;
 use s3seal::cmm::DefaultCmm;
 use s3seal::keyring::RawAesKeyring;
 use s3seal::s3::{Body, Client, Config, WriteFormat};
 use s3seal::s3ec::SpoolLimits;
+use s3seal_tests::memory::{Generated, check_stream, peak_rss_kib};
 use s3seal_tests::s3fs::S3FsServer;
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 const SIZE: u64 = 200 * 1024 * 1024;
-
-fn byte_at(i: u64) -> u8 {
-    (i.wrapping_mul(2_654_435_761) >> 11) as u8
-}
-
-struct Generated {
-    pos: u64,
-    len: u64,
-}
-
-impl AsyncRead for Generated {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let n = (buf.remaining() as u64).min(self.len - self.pos) as usize;
-        let start = self.pos;
-        for (i, b) in buf.initialize_unfilled_to(n).iter_mut().enumerate() {
-            *b = byte_at(start + i as u64);
-        }
-        buf.advance(n);
-        self.pos += n as u64;
-        Poll::Ready(Ok(()))
-    }
-}
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
-async fn check_stream(mut body: s3seal::s3::ObjectBody, first: u64, len: u64) {
-    let mut buf = vec![0u8; 1 << 16];
-    let mut pos = 0u64;
-    loop {
-        let n = body.read(&mut buf).await.expect("read");
-        if n == 0 {
-            break;
-        }
-        for (i, b) in buf[..n].iter().enumerate() {
-            assert_eq!(*b, byte_at(first + pos + i as u64), "byte {}", first + pos + i as u64);
-        }
-        pos += n as u64;
-    }
-    assert_eq!(pos, len);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_s3ec_objects_read_in_bounded_memory() {
@@ -79,7 +30,7 @@ async fn large_s3ec_objects_read_in_bounded_memory() {
         .upload()
         .bucket("big")
         .key("s3ec")
-        .body(Body::from_reader(Generated { pos: 0, len: SIZE }))
+        .body(Body::from_reader(Generated::new(SIZE)))
         .send()
         .await
         .expect("upload");

@@ -123,6 +123,19 @@ impl GetObject {
         }
     }
 
+    /// A read of this object's stored bytes, pinned to `etag` (the version
+    /// an earlier HEAD saw).
+    fn stored_read(&self, etag: Option<String>) -> aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder {
+        self.client
+            .shared
+            .s3_read
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_version_id(self.version_id.clone())
+            .set_if_match(etag)
+    }
+
     async fn whole(self) -> Result<GetObjectOutput> {
         let sh = &self.client.shared;
         let c = &self.conditions;
@@ -239,13 +252,8 @@ impl GetObject {
             first,
             part_frames,
         )?;
-        let resp = sh
-            .s3_read
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .set_version_id(self.version_id.clone())
-            .set_if_match(etag.clone())
+        let resp = self
+            .stored_read(etag.clone())
             .range(format!("bytes={}-{}", span.ciphertext_first, span.ciphertext_last))
             .send()
             .await
@@ -278,13 +286,7 @@ impl GetObject {
         let (a, b) = range.resolve(p).ok_or(Error::InvalidRange { length: p })?;
         let count = b - a + 1;
         let key = open_key(sh.cmm.as_ref(), &meta, sh.config.commitment_policy, &self.context).await?;
-        let request = sh
-            .s3_read
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .set_version_id(self.version_id.clone())
-            .set_if_match(head.e_tag.clone());
+        let request = self.stored_read(head.e_tag.clone());
         let body = if sh.config.s3ec_unauthenticated_ranges {
             let resp = request.range(format!("bytes={a}-{b}")).send().await.map_err(|e| s3_error("GetObject", e))?;
             content::unauthenticated_range_reader(&key, a, count, Box::pin(resp.body.into_async_read()))?
@@ -316,14 +318,7 @@ impl GetObject {
         let len = head.content_length;
         let (a, b) = range.resolve(len).ok_or(Error::InvalidRange { length: len })?;
         let resp = self
-            .client
-            .shared
-            .s3_read
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .set_version_id(self.version_id.clone())
-            .set_if_match(head.e_tag.clone())
+            .stored_read(head.e_tag.clone())
             .range(format!("bytes={a}-{b}"))
             .send()
             .await

@@ -184,18 +184,35 @@ pub(crate) async fn put_sealed(
     let enc = PartEncryptor::new(sealed.key.clone(), 0, f, true, Some(len))?;
     let c_len = ciphertext_len(len, u64::from(f));
     let stream = ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len));
-    let request = sh
+    send_put(client, bucket, key, headers, metadata, stream, len, c_len).await
+}
+
+/// Sends one PutObject of `stored` bytes of ciphertext from `body` (the
+/// encryption of `plaintext` bytes), with `metadata` and `headers`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_put(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    headers: &ObjectHeaders,
+    metadata: HashMap<String, String>,
+    body: ByteStream,
+    plaintext: u64,
+    stored: u64,
+) -> Result<PutObjectOutput> {
+    let request = client
+        .shared
         .s3_upload
         .put_object()
         .bucket(bucket)
         .key(key)
-        .content_length(i64::try_from(c_len).map_err(|_| Error::InvalidParameter("object too large".into()))?)
+        .content_length(i64::try_from(stored).map_err(|_| Error::InvalidParameter("object too large".into()))?)
         .set_metadata(Some(metadata));
-    let out = with_headers!(request, headers).body(stream).send().await.map_err(|e| s3_error("PutObject", e))?;
+    let out = with_headers!(request, headers).body(body).send().await.map_err(|e| s3_error("PutObject", e))?;
     Ok(PutObjectOutput {
         e_tag: out.e_tag,
         version_id: out.version_id,
-        plaintext_length: len,
-        ciphertext_length: c_len,
+        plaintext_length: plaintext,
+        ciphertext_length: stored,
     })
 }

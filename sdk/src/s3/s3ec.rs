@@ -14,7 +14,7 @@ use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::s3::body::{Body, channel_body};
 use crate::s3::multipart::{MIN_PART, read_part};
-use crate::s3::put::{ObjectHeaders, PutObjectOutput};
+use crate::s3::put::{ObjectHeaders, PutObjectOutput, send_put};
 use crate::s3::{Client, check_metadata_size, s3_error};
 use crate::s3ec::content::new_v3_object;
 use crate::s3ec::metadata::{self, ContentMetadata, Detection, INSTRUCTION_FILE, INSTRUCTION_SUFFIX};
@@ -100,16 +100,13 @@ pub(crate) async fn put_s3ec(
     len: Option<u64>,
 ) -> Result<(PutObjectOutput, u32)> {
     let sh = &client.shared;
-    let object = new_v3_object(sh.cmm.as_ref(), context).await?;
-    let mut meta = headers.metadata.clone();
-    for (k, v) in &object.metadata {
-        if meta.insert(k.clone(), v.clone()).is_some() {
-            return Err(Error::InvalidParameter(format!("the user metadata key {k:?} is reserved for the encryption")));
-        }
-    }
+    // Every key the encryption writes is an S3 Encryption Client key.
     if let Some(k) = headers.metadata.keys().find(|k| metadata::is_s3ec_key(k)) {
         return Err(Error::InvalidParameter(format!("the user metadata key {k:?} is reserved for the encryption")));
     }
+    let object = new_v3_object(sh.cmm.as_ref(), context).await?;
+    let mut meta = headers.metadata.clone();
+    meta.extend(object.metadata);
     check_metadata_size(&meta)?;
     let mut enc = object.encryptor;
     let mut reader = body.into_reader();
@@ -175,27 +172,8 @@ pub(crate) async fn put_s3ec(
         }
         let _ = tx.send(Ok(Bytes::copy_from_slice(&enc.finish()))).await;
     });
-    let request = sh
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_length(i64::try_from(stored).map_err(|_| Error::InvalidParameter("object too large".into()))?)
-        .set_metadata(Some(meta));
-    let out = with_headers!(request, headers)
-        .body(ByteStream::from_body_1_x(channel))
-        .send()
-        .await
-        .map_err(|e| s3_error("PutObject", e))?;
-    Ok((
-        PutObjectOutput {
-            e_tag: out.e_tag,
-            version_id: out.version_id,
-            plaintext_length: len,
-            ciphertext_length: stored,
-        },
-        1,
-    ))
+    let out = send_put(client, bucket, key, headers, meta, ByteStream::from_body_1_x(channel), len, stored).await?;
+    Ok((out, 1))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -238,7 +216,7 @@ async fn put_parts(
                 current.extend_from_slice(&tag);
             }
             let out = sh
-                .s3
+                .s3_upload
                 .upload_part()
                 .bucket(bucket)
                 .key(key)

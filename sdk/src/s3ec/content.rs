@@ -40,14 +40,6 @@ impl ContentKey {
     fn authenticator(&self) -> Result<GcmAuthenticator> {
         GcmAuthenticator::new(&self.key, &self.iv, &self.aad)
     }
-
-    /// Decrypts `buf`, which starts at byte `offset` of the content, in
-    /// place, **without** authenticating it. Only for callers that
-    /// authenticated the whole object already, or that opted in to
-    /// unauthenticated ranged reads.
-    pub fn decrypt_unauthenticated(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.keystream(offset)?.apply(buf)
-    }
 }
 
 /// Opens the content key of an object: checks the commitment policy and
