@@ -299,6 +299,30 @@ impl AeadKey {
         r
     }
 
+    /// Like [`AeadKey::open_to`], for an `out` that is probably not in the
+    /// CPU cache, such as the next frame's place in a large output buffer.
+    ///
+    /// The RustCrypto AES-GCM makes two passes (GHASH, then CTR), and its
+    /// stores into cold memory stall on reading each line in first. Zeroing
+    /// `out` first claims the lines with full-line stores, so the cipher's
+    /// stores hit the cache. One-shot message decryption with RustCrypto in
+    /// `cargo bench -p s3seal --bench throughput` went from about 0.8 to 0.9
+    /// of the raw AEAD with this. AWS-LC's stitched AES-GCM is faster
+    /// writing cold memory directly, so it does.
+    pub fn open_to_uncached(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+        out: &mut [u8],
+        what: &'static str,
+    ) -> Result<()> {
+        if !matches!(self.inner, Inner::AwsLc(_)) {
+            out.fill(0);
+        }
+        self.open_to(nonce, aad, ciphertext_and_tag, out, what)
+    }
+
     /// Appends the sealing of `plaintext` (ciphertext then tag) to `out`.
     pub fn seal_append(&self, nonce: &Nonce, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let start = out.len();
@@ -430,6 +454,11 @@ mod tests {
                 let mut out = vec![1u8; pt.len()];
                 assert!(k.open_to(&nonce, b"aad", &bad, &mut out, "t").is_err());
                 assert!(out.iter().all(|&b| b == 0), "{alg:?} {be}: out of place");
+                let mut out = vec![1u8; pt.len()];
+                assert!(k.open_to_uncached(&nonce, b"aad", &bad, &mut out, "t").is_err());
+                assert!(out.iter().all(|&b| b == 0), "{alg:?} {be}: out of place, uncached");
+                k.open_to_uncached(&nonce, b"aad", &sealed, &mut out, "t").unwrap();
+                assert_eq!(out, pt, "{alg:?} {be}: out of place, uncached");
                 let (ct, tag) = bad.split_at(pt.len());
                 let mut ct = ct.to_vec();
                 let tag: Tag = tag.try_into().unwrap();

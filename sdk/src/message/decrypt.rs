@@ -361,7 +361,8 @@ impl BodyDecryptor {
                     if self.holds(h.kind) {
                         self.key.open_append(&h.nonce, &self.aad, &unit[h.body..], &mut self.held, what)?;
                     } else {
-                        self.key.open_to(&h.nonce, &self.aad, &unit[h.body..], room(out, written, len)?, what)?;
+                        let dst = room(out, written, len)?;
+                        self.key.open_to_uncached(&h.nonce, &self.aad, &unit[h.body..], dst, what)?;
                         written += len;
                     }
                     self.opened(h.kind);
