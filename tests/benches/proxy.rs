@@ -7,7 +7,10 @@
 //! 1. PUT and GET throughput (median over several runs of large objects,
 //!    `aws-sdk-s3` with a body generated on the fly, GET bodies read,
 //!    checked against the pattern and discarded), proxy / direct ratios
-//!    (target ≥ 0.9), and the CPU time each party spent per GiB;
+//!    (target ≥ 0.9), and the CPU time each party spent per GiB. The
+//!    same transfers also go through a plain TCP relay in front of the
+//!    upstream (threads named `relay`), which shows what one more hop costs
+//!    on these cores when it does nothing but copy bytes;
 //! 2. the latency the proxy adds to 4 KiB PUTs and GETs (p50 and p99 of
 //!    sequential requests after a warm-up, so the data-key cache is warm;
 //!    target: p50 ≤ 1 ms);
@@ -28,7 +31,18 @@
 //! 3), `S3SEAL_BENCH_MIB` (object size of part 1, default 256),
 //! `S3SEAL_BENCH_RUNS` (default 5), `S3SEAL_BENCH_LATENCY_N` (requests per
 //! kind in part 2, default 500), `S3SEAL_BENCH_KEEP=1` (keep the proxy's
-//! config and logs), `S3SEAL_BENCH_PROXY_LOG` (its `RUST_LOG`).
+//! config and logs), `S3SEAL_BENCH_PROXY_LOG` (its `RUST_LOG`),
+//! `S3SEAL_BENCH_UPSTREAM_READ_KIB` (see below; default 0).
+//!
+//! The upstream is s3s-fs. Its GET reads the file 4 KiB at a time, each
+//! read a round trip to Tokio's blocking pool: about 9 CPU-seconds per GiB,
+//! so on a 2-core machine the upstream is the bottleneck of every
+//! download, direct or not, and the GET ratio measures how the processes
+//! share the cores. `S3SEAL_BENCH_UPSTREAM_READ_KIB=1024` makes the
+//! upstream serve GET bodies from the same file in 1 MiB reads
+//! ([`S3FsServer::start_with_large_get_reads`]; everything else is still
+//! s3s-fs, signature checks included), so that downloads are limited by
+//! the client and the hop instead.
 //!
 //! CPU attribution: the upstream runs on its own Tokio runtime (threads
 //! named `upstream`), the benchmark's client on another (`client`, plus the
@@ -75,6 +89,7 @@ struct Settings {
     runs: usize,
     latency_n: usize,
     big_gib: f64,
+    get_read_kib: usize,
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
@@ -91,6 +106,7 @@ impl Settings {
             runs: env_parse("S3SEAL_BENCH_RUNS", 5)?,
             latency_n: env_parse("S3SEAL_BENCH_LATENCY_N", 500)?,
             big_gib: env_parse("S3SEAL_BENCH_BIG_GIB", 5.0)?,
+            get_read_kib: env_parse("S3SEAL_BENCH_UPSTREAM_READ_KIB", 0)?,
         };
         ensure!(s.object_mib > 0 && s.runs > 0 && s.latency_n > 0, "sizes and counts must be positive");
         ensure!(s.big_gib >= 0.0, "S3SEAL_BENCH_BIG_GIB must not be negative");
@@ -173,6 +189,8 @@ fn random_bytes(n: usize) -> Result<Vec<u8>> {
 enum Mode {
     Direct,
     Proxy,
+    /// A plain TCP relay in front of the upstream ([`Relay`]).
+    Relay,
 }
 
 impl Mode {
@@ -180,6 +198,15 @@ impl Mode {
         match self {
             Mode::Direct => "direct",
             Mode::Proxy => "proxy",
+            Mode::Relay => "relay",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Mode::Direct => 0,
+            Mode::Proxy => 1,
+            Mode::Relay => 2,
         }
     }
 }
@@ -195,6 +222,8 @@ fn client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Cli
 struct Clients {
     direct: aws_sdk_s3::Client,
     proxy: aws_sdk_s3::Client,
+    /// The upstream's credentials, through the relay.
+    relay: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -202,7 +231,55 @@ impl Clients {
         match mode {
             Mode::Direct => &self.direct,
             Mode::Proxy => &self.proxy,
+            Mode::Relay => &self.relay,
         }
+    }
+}
+
+/// A plain TCP relay to the upstream, on its own runtime (threads named
+/// `relay`): every connection is copied byte for byte both ways, with
+/// 64 KiB buffers. Clients sign for the relay's address, which the
+/// upstream sees in the `Host` header, so signatures still verify. It
+/// does nothing but move bytes through one more process-like hop: the
+/// most any proxy can do on the same cores.
+struct Relay {
+    endpoint: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    fn start(rt: &tokio::runtime::Runtime, upstream: std::net::SocketAddr) -> Result<Self> {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding the relay")?;
+        std_listener.set_nonblocking(true)?;
+        let endpoint = format!("http://{}", std_listener.local_addr()?);
+        let listener = {
+            let _guard = rt.enter();
+            tokio::net::TcpListener::from_std(std_listener)?
+        };
+        let task = rt.spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut down, _)) = accepted else { continue };
+                        conns.spawn(async move {
+                            let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else { return };
+                            let _ = down.set_nodelay(true);
+                            let _ = up.set_nodelay(true);
+                            let _ = tokio::io::copy_bidirectional_with_sizes(&mut down, &mut up, 64 << 10, 64 << 10).await;
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        });
+        Ok(Self { endpoint, task })
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -446,6 +523,7 @@ struct Cpu {
     proxy: f64,
     upstream: f64,
     client: f64,
+    relay: f64,
 }
 
 impl Cpu {
@@ -457,6 +535,8 @@ impl Cpu {
             let secs = stat_cpu_secs(&task.path().join("stat").display().to_string()).unwrap_or(0.0);
             if comm.trim() == "upstream" {
                 cpu.upstream += secs;
+            } else if comm.trim() == "relay" {
+                cpu.relay += secs;
             } else {
                 cpu.client += secs;
             }
@@ -469,6 +549,7 @@ impl Cpu {
             proxy: self.proxy - start.proxy,
             upstream: self.upstream - start.upstream,
             client: self.client - start.client,
+            relay: self.relay - start.relay,
         }
     }
 
@@ -476,6 +557,7 @@ impl Cpu {
         self.proxy += d.proxy;
         self.upstream += d.upstream;
         self.client += d.client;
+        self.relay += d.relay;
     }
 }
 
@@ -513,16 +595,17 @@ fn verdict(ok: bool) -> &'static str {
 // ------------------------------------------------------------ the phases
 
 struct Throughput {
-    /// MiB/s per run: [direct PUT, proxy PUT, direct GET, proxy GET].
-    rates: [Vec<f64>; 4],
+    /// MiB/s per run, indexed by [`slot`].
+    rates: [Vec<f64>; 6],
     /// CPU per kind, summed over the runs.
-    cpu: [Cpu; 4],
+    cpu: [Cpu; 6],
     /// Bytes moved per kind, summed over the runs.
-    bytes: [u64; 4],
+    bytes: [u64; 6],
 }
 
+/// Index of a (mode, operation) pair: PUT direct, proxy, relay, then GET.
 fn slot(mode: Mode, get: bool) -> usize {
-    (get as usize) * 2 + (mode == Mode::Proxy) as usize
+    (get as usize) * 3 + mode.index()
 }
 
 async fn throughput(
@@ -532,10 +615,11 @@ async fn throughput(
     settings: &Settings,
 ) -> Result<Throughput> {
     let len = settings.object_mib * MIB;
-    let mut t = Throughput { rates: Default::default(), cpu: [Cpu::default(); 4], bytes: [0; 4] };
+    let mut t = Throughput { rates: Default::default(), cpu: [Cpu::default(); 6], bytes: [0; 6] };
     for run in 0..settings.runs {
-        // Alternate who goes first, so drifting load hits both alike.
-        let order = if run % 2 == 0 { [Mode::Direct, Mode::Proxy] } else { [Mode::Proxy, Mode::Direct] };
+        // Rotate who goes first, so drifting load hits all alike.
+        let mut order = [Mode::Direct, Mode::Proxy, Mode::Relay];
+        order.rotate_left(run % 3);
         for get in [false, true] {
             for mode in order {
                 let key = format!("throughput-{}", mode.name());
@@ -568,9 +652,9 @@ async fn throughput(
 }
 
 /// Latency samples: [direct PUT, proxy PUT, direct GET, proxy GET].
-async fn latency(clients: &Clients, n: usize) -> Result<[Vec<Duration>; 4]> {
+async fn latency(clients: &Clients, n: usize) -> Result<[Vec<Duration>; 6]> {
     let small = Bytes::from(random_bytes(SMALL)?);
-    let mut samples: [Vec<Duration>; 4] = Default::default();
+    let mut samples: [Vec<Duration>; 6] = Default::default();
     for (warm, count) in [(true, WARMUP), (false, n)] {
         for get in [false, true] {
             for i in 0..count {
@@ -679,9 +763,13 @@ fn main() -> Result<()> {
 
     let upstream_rt = runtime("upstream")?;
     let client_rt = runtime("client")?;
+    let relay_rt = runtime("relay")?;
     let server = {
         let _guard = upstream_rt.enter();
-        S3FsServer::start()?
+        match settings.get_read_kib {
+            0 => S3FsServer::start()?,
+            kib => S3FsServer::start_with_large_get_reads(kib * 1024)?,
+        }
     };
     let dir = tempfile::Builder::new().prefix("s3seal-bench-").tempdir()?;
     let config = write_config(dir.path(), &server)?;
@@ -693,8 +781,12 @@ fn main() -> Result<()> {
 
     // Parts 1 and 2, on one proxy process.
     let proxy = ProxyProcess::start(&bin, &config, dir.path(), "proxy")?;
-    let clients =
-        Clients { direct: direct.clone(), proxy: client(&proxy.endpoint, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY) };
+    let relay = Relay::start(&relay_rt, server.addr())?;
+    let clients = Clients {
+        direct: direct.clone(),
+        proxy: client(&proxy.endpoint, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY),
+        relay: client(&relay.endpoint, server.access_key(), server.secret_key()),
+    };
     client_rt.block_on(proxy.wait_ready(&clients.proxy))?;
     eprintln!("1. throughput, {} MiB objects, {} runs", settings.object_mib, settings.runs);
     let tp = client_rt.block_on(throughput(&clients, &proxy, &pattern, &settings))?;
@@ -709,8 +801,11 @@ fn main() -> Result<()> {
     let big = if settings.big_gib > 0.0 {
         eprintln!("3. peak RSS, a {} GiB object through a fresh proxy", settings.big_gib);
         let proxy = ProxyProcess::start(&bin, &config, dir.path(), "proxy-big")?;
-        let clients =
-            Clients { direct: direct.clone(), proxy: client(&proxy.endpoint, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY) };
+        let clients = Clients {
+            direct: direct.clone(),
+            proxy: client(&proxy.endpoint, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY),
+            relay: client(&relay.endpoint, server.access_key(), server.secret_key()),
+        };
         client_rt.block_on(proxy.wait_ready(&clients.proxy))?;
         let big = client_rt.block_on(big_object(&clients, &direct, &proxy, &pattern, settings.big_gib))?;
         proxy.stop()?;
@@ -725,29 +820,50 @@ fn main() -> Result<()> {
     println!("s3seal proxy benchmark");
     println!("  proxy binary: {}{}", bin.display(), if release { "" } else { "  (DEBUG BUILD: NUMBERS MEANINGLESS)" });
     println!("  upstream: s3s-fs in the benchmark process over {}", server.root().display());
+    match settings.get_read_kib {
+        0 => println!("  upstream GET bodies: s3s-fs's own 4 KiB file reads"),
+        kib => println!("  upstream GET bodies: {kib} KiB file reads (S3SEAL_BENCH_UPSTREAM_READ_KIB=0: s3s-fs's own)"),
+    }
     println!(
         "  {cores} cores; load average (1/5/15 min): start {load_start}, after 1: {load_tp}, after 2: {load_lat}, end {load_end}"
     );
     println!();
     println!("1. Throughput, {} MiB objects, median of {} runs (MiB/s)", settings.object_mib, settings.runs);
-    println!("       {:>9} {:>9} {:>7}   target", "direct", "proxy", "ratio");
+    println!(
+        "       {:>9} {:>9} {:>7}   {:<16} {:>9} {:>11} {:>11}",
+        "direct", "proxy", "ratio", "target", "relay", "relay/dir", "proxy/relay"
+    );
     for (op, get) in [("PUT", false), ("GET", true)] {
         let d = median(&tp.rates[slot(Mode::Direct, get)]);
         let p = median(&tp.rates[slot(Mode::Proxy, get)]);
+        let r = median(&tp.rates[slot(Mode::Relay, get)]);
         let ratio = p / d;
-        println!("  {op}  {d:9.1} {p:9.1} {ratio:7.2}   >= 0.90 {}", verdict(ratio >= 0.9));
-    }
-    println!("  CPU seconds per GiB moved (proxy process / s3s-fs threads / benchmark client threads):");
-    for (i, name) in ["PUT direct", "PUT proxy", "GET direct", "GET proxy"].iter().enumerate() {
-        let gib = tp.bytes[i] as f64 / GIB as f64;
-        let c = tp.cpu[i];
         println!(
-            "    {name:<10}  {:5.2} / {:5.2} / {:5.2}  (total {:5.2})",
-            c.proxy / gib,
-            c.upstream / gib,
-            c.client / gib,
-            (c.proxy + c.upstream + c.client) / gib
+            "  {op}  {d:9.1} {p:9.1} {ratio:7.2}   >= 0.90 {:<8} {r:9.1} {:11.2} {:11.2}",
+            verdict(ratio >= 0.9),
+            r / d,
+            p / r
         );
+    }
+    println!("  (relay: a plain TCP relay in front of the same upstream, no HTTP, no crypto)");
+    println!(
+        "  CPU seconds per GiB moved (proxy process or relay threads / s3s-fs threads / benchmark client threads):"
+    );
+    for (op, get) in [("PUT", false), ("GET", true)] {
+        for mode in [Mode::Direct, Mode::Proxy, Mode::Relay] {
+            let i = slot(mode, get);
+            let gib = tp.bytes[i] as f64 / GIB as f64;
+            let c = tp.cpu[i];
+            let hop = c.proxy + c.relay;
+            println!(
+                "    {:<10}  {:5.2} / {:5.2} / {:5.2}  (total {:5.2})",
+                format!("{op} {}", mode.name()),
+                hop / gib,
+                c.upstream / gib,
+                c.client / gib,
+                (hop + c.upstream + c.client) / gib
+            );
+        }
     }
     println!();
     println!("2. Latency, 4 KiB objects, {} sequential requests each after {WARMUP} warm-up (ms)", settings.latency_n);
@@ -806,6 +922,7 @@ fn main() -> Result<()> {
         hwm_first as f64 / MIB as f64
     );
 
+    drop(relay);
     drop(server);
     if std::env::var_os("S3SEAL_BENCH_KEEP").is_some() {
         println!("  proxy config and logs kept in {}", dir.keep().display());

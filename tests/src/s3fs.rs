@@ -20,7 +20,9 @@ use anyhow::{Context, Result, bail};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
+use s3s::dto::*;
 use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -47,6 +49,19 @@ impl S3FsServer {
     /// task spawned on it (with `#[tokio::test]`'s single-threaded runtime
     /// it makes progress whenever the test awaits).
     pub fn start() -> Result<Self> {
+        Self::start_with_get_reads(None)
+    }
+
+    /// Like [`S3FsServer::start`], but GET bodies are streamed from the
+    /// object's file in reads of `chunk` bytes ([`LargeGetReads`]) instead
+    /// of s3s-fs's 4 KiB reads, which make s3s-fs itself the bottleneck of
+    /// large downloads (every read is a round trip to Tokio's blocking
+    /// pool). Everything else, signature checks included, is s3s-fs.
+    pub fn start_with_large_get_reads(chunk: usize) -> Result<Self> {
+        Self::start_with_get_reads(Some(chunk))
+    }
+
+    fn start_with_get_reads(chunk: Option<usize>) -> Result<Self> {
         let handle =
             tokio::runtime::Handle::try_current().context("S3FsServer::start must be called inside a Tokio runtime")?;
 
@@ -56,7 +71,10 @@ impl S3FsServer {
         let root = dir.path().canonicalize().with_context(|| format!("resolving {}", dir.path().display()))?;
 
         let service = {
-            let mut builder = S3ServiceBuilder::new(fs);
+            let mut builder = match chunk {
+                None => S3ServiceBuilder::new(fs),
+                Some(chunk) => S3ServiceBuilder::new(LargeGetReads { fs, root: root.clone(), chunk: chunk.max(1) }),
+            };
             builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
             builder.build()
         };
@@ -209,4 +227,79 @@ async fn serve(listener: TcpListener, service: S3Service) {
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+}
+
+/// s3s-fs with GET bodies read from disk in large chunks.
+///
+/// Every operation is s3s-fs's own. `GetObject` runs s3s-fs's
+/// implementation (existence, range and conditional checks, headers,
+/// ETag), then swaps its body, which reads the file 4 KiB at a time, for
+/// the same bytes of the same file (`root/bucket/key`, from the start of
+/// the returned `Content-Range`) read `chunk` bytes at a time.
+pub struct LargeGetReads {
+    fs: s3s_fs::FileSystem,
+    root: PathBuf,
+    chunk: usize,
+}
+
+impl std::fmt::Debug for LargeGetReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LargeGetReads").field("root", &self.root).field("chunk", &self.chunk).finish()
+    }
+}
+
+/// The first byte of a `Content-Range: bytes FIRST-LAST/TOTAL` value.
+fn content_range_start(value: &str) -> Option<u64> {
+    value.strip_prefix("bytes ")?.split('-').next()?.parse().ok()
+}
+
+macro_rules! large_get_reads_impl {
+    ($($op:ident: $input:ident => $output:ident;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for LargeGetReads {
+            async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                let path = self.root.join(&req.input.bucket).join(&req.input.key);
+                let mut resp = self.fs.get_object(req).await?;
+                let len = u64::try_from(resp.output.content_length.unwrap_or(0))
+                    .map_err(|_| s3_error!(InternalError, "negative content length"))?;
+                let start = match resp.output.content_range.as_deref() {
+                    None => 0,
+                    Some(r) => content_range_start(r).ok_or_else(|| s3_error!(InternalError, "bad content range"))?,
+                };
+                let mut file = tokio::fs::File::open(&path).await.map_err(|e| s3_error!(e, InternalError))?;
+                file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| s3_error!(e, InternalError))?;
+                let body = tokio_util::io::ReaderStream::with_capacity(file.take(len), self.chunk);
+                resp.output.body = Some(StreamingBlob::wrap(body));
+                Ok(resp)
+            }
+
+            $(
+                async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.fs.$op(req).await
+                }
+            )*
+        }
+    };
+}
+
+large_get_reads_impl! {
+    create_bucket: CreateBucketInput => CreateBucketOutput;
+    copy_object: CopyObjectInput => CopyObjectOutput;
+    delete_bucket: DeleteBucketInput => DeleteBucketOutput;
+    delete_object: DeleteObjectInput => DeleteObjectOutput;
+    delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
+    get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
+    head_bucket: HeadBucketInput => HeadBucketOutput;
+    head_object: HeadObjectInput => HeadObjectOutput;
+    list_buckets: ListBucketsInput => ListBucketsOutput;
+    list_objects: ListObjectsInput => ListObjectsOutput;
+    list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
+    put_object: PutObjectInput => PutObjectOutput;
+    create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
+    upload_part: UploadPartInput => UploadPartOutput;
+    upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
+    list_parts: ListPartsInput => ListPartsOutput;
+    complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput;
+    abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
 }
