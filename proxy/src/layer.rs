@@ -642,6 +642,15 @@ impl EncryptingS3 {
         r
     }
 
+    /// After `key` was deleted: deletes its envelope sidecar, if it had
+    /// one and the bucket does not keep versions. A failure here does not
+    /// fail the delete the client asked for (the sidecar is left over).
+    async fn delete_sidecar(&self, bucket: &str, key: &str, metadata: &std::collections::HashMap<String, String>) {
+        if let Err(e) = self.client.delete_sidecar(bucket, metadata).await {
+            tracing::warn!(bucket, key, error = %e, "could not delete the envelope sidecar of a deleted object");
+        }
+    }
+
     fn plaintext_size(&self, size: &mut Option<i64>) {
         if let Some(s) = size.and_then(|s| u64::try_from(s).ok())
             && let Ok(p) = plaintext_len(s, u64::from(self.frame_length))
@@ -885,12 +894,53 @@ impl S3 for EncryptingS3 {
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let bucket = req.input.bucket.clone();
+        let key = req.input.key.clone();
+        // Deleting the current object (no version id): its envelope
+        // sidecar, if any, goes too. The pointer is in the metadata, read
+        // before the object is gone.
+        let before = match req.input.version_id {
+            None => self.client.stored_metadata(&bucket, &key).await.ok(),
+            Some(_) => None,
+        };
         let r = self.forward.delete_object(req).await;
+        if r.is_ok()
+            && let Some(meta) = before
+        {
+            self.delete_sidecar(&bucket, &key, &meta).await;
+        }
         self.observe("delete_object", r)
     }
 
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        use futures_util::StreamExt;
+        let bucket = req.input.bucket.clone();
+        let current: Vec<String> =
+            req.input.delete.objects.iter().filter(|o| o.version_id.is_none()).map(|o| o.key.clone()).collect();
+        // As for DeleteObject: the metadata of each current object, read
+        // first (a few at a time), so that sidecars can follow them.
+        let before: Vec<(String, std::collections::HashMap<String, String>)> = futures_util::stream::iter(current)
+            .map(|key| {
+                let bucket = &bucket;
+                async move {
+                    let meta = self.client.stored_metadata(bucket, &key).await.ok()?;
+                    meta.contains_key(s3seal::s3::SIDECAR_REF_KEY).then_some((key, meta))
+                }
+            })
+            .buffer_unordered(16)
+            .filter_map(|x| async move { x })
+            .collect()
+            .await;
         let r = self.forward.delete_objects(req).await;
+        if let Ok(resp) = &r {
+            let failed: std::collections::HashSet<&str> =
+                resp.output.errors.iter().flatten().filter_map(|e| e.key.as_deref()).collect();
+            for (key, meta) in &before {
+                if !failed.contains(key.as_str()) {
+                    self.delete_sidecar(&bucket, key, meta).await;
+                }
+            }
+        }
         self.observe("delete_objects", r)
     }
 

@@ -183,5 +183,47 @@ async fn the_proxy_reads_sidecar_envelopes_and_hides_them_from_listings() -> Res
     ensure!(prefixes == ["dir/"], "proxy prefixes: {prefixes:?}");
     let v1 = c.list_objects().bucket(BUCKET).send().await?;
     ensure!(v1.contents().len() == 1, "ListObjects v1 shows sidecars");
+
+    // Deleting through the proxy (DeleteObject, DeleteObjects) deletes the
+    // sidecars too; an object without one is deleted as before.
+    for key in ["dir/b", "dir/c"] {
+        writer.put_object().bucket(BUCKET).key(key).body(data.clone()).send().await?;
+    }
+    c.put_object().bucket(BUCKET).key("plain-sized").body(ByteStream::from_static(b"small")).send().await?;
+    ensure!(sidecars(&raw).await?.len() == 3, "three sidecars");
+    c.delete_object().bucket(BUCKET).key("dir/object").send().await?;
+    ensure!(sidecars(&raw).await?.len() == 2, "DeleteObject through the proxy deletes the sidecar");
+    let ids = ["dir/b", "dir/c", "plain-sized", "never-existed"]
+        .iter()
+        .map(|k| aws_sdk_s3::types::ObjectIdentifier::builder().key(*k).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    let delete = aws_sdk_s3::types::Delete::builder().set_objects(Some(ids)).build()?;
+    c.delete_objects().bucket(BUCKET).delete(delete).send().await?;
+    ensure!(sidecars(&raw).await?.is_empty(), "DeleteObjects through the proxy deletes the sidecars");
+    let left = raw.list_objects_v2().bucket(BUCKET).send().await?;
+    ensure!(left.contents().is_empty(), "everything deleted: {:?}", left.contents());
+    Ok(())
+}
+
+/// In a bucket that keeps versions, deleting an object keeps its sidecar:
+/// the older version still reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioned_buckets_keep_the_sidecars_of_deleted_objects() -> Result<()> {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let moto = MotoServer::start()?;
+    let raw = moto_s3_client(&moto);
+    raw.create_bucket().bucket(BUCKET).send().await?;
+    let versioning = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    raw.put_bucket_versioning().bucket(BUCKET).versioning_configuration(versioning).send().await?;
+    let client = Client::with_cmm(raw.clone(), Arc::new(DefaultCmm::new(many_keys()?)), Config::default());
+    let data = plaintext(0x51de_ca43, 70_000);
+    client.put_object().bucket(BUCKET).key("kept").body(data.clone()).send().await?;
+    let version =
+        raw.head_object().bucket(BUCKET).key("kept").send().await?.version_id().context("version")?.to_string();
+    ensure!(sidecars(&raw).await?.len() == 1, "a sidecar was written");
+    client.delete_object().bucket(BUCKET).key("kept").send().await?;
+    ensure!(sidecars(&raw).await?.len() == 1, "the sidecar stays in a versioned bucket");
+    let old = client.get_object().bucket(BUCKET).key("kept").version_id(&version).send().await?;
+    ensure!(old.body.collect().await? == data, "the older version reads");
     Ok(())
 }

@@ -228,7 +228,9 @@ impl DeleteObject {
         self
     }
 
-    /// Deletes the object, and the sidecar holding its envelope if it has one.
+    /// Deletes the object, and the sidecar holding its envelope if it has
+    /// one and the bucket does not keep versions (see
+    /// [`Client::delete_sidecar`]).
     pub async fn send(self) -> Result<()> {
         // The sidecar pointer is in the object's metadata; a failed HEAD
         // (a missing object, say) must not block the delete itself.

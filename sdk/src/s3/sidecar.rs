@@ -109,13 +109,55 @@ impl Client {
         Envelope::parse(&bytes).map(Some)
     }
 
-    /// Deletes the sidecar an object's `metadata` points to, if any.
-    pub(crate) async fn delete_sidecar(&self, bucket: &str, metadata: &HashMap<String, String>) -> Result<()> {
-        if metadata.contains_key(METADATA_KEY) {
-            return Ok(());
+    /// The stored user metadata of `bucket`/`key` (a HEAD of the stored
+    /// object), for [`Client::delete_sidecar`] after a delete.
+    pub async fn stored_metadata(&self, bucket: &str, key: &str) -> Result<HashMap<String, String>> {
+        let head =
+            self.shared.s3.head_object().bucket(bucket).key(key).send().await.map_err(|e| s3_error("HeadObject", e))?;
+        Ok(head.metadata().cloned().unwrap_or_default())
+    }
+
+    /// Whether `bucket` keeps (or has kept) object versions, so that a
+    /// deleted object may still be read or restored. Versioning that was
+    /// ever enabled counts, as does not being able to tell; a server
+    /// without versioning support (`NotImplemented`) does not.
+    async fn may_keep_versions(&self, bucket: &str) -> bool {
+        match self.shared.s3.get_bucket_versioning().bucket(bucket).send().await {
+            Ok(out) => out.status().is_some(),
+            Err(e) => {
+                use aws_sdk_s3::error::ProvideErrorMetadata;
+                if e.as_service_error().and_then(|s| s.code()) == Some("NotImplemented") {
+                    return false;
+                }
+                // A successful answer the SDK cannot decode: moto answers
+                // for a never-versioned bucket with an empty element of
+                // another name. Without a `Status` in it, nothing is
+                // versioned.
+                e.raw_response().is_none_or(|r| {
+                    r.status().as_u16() != 200
+                        || r.body().bytes().is_none_or(|b| b.windows(8).any(|w| w == b"<Status>"))
+                })
+            }
         }
-        let Some(pointer) = metadata.get(SIDECAR_REF_KEY) else { return Ok(()) };
+    }
+
+    /// After the object whose stored `metadata` this was (see
+    /// [`Client::stored_metadata`]) was deleted, deletes the sidecar
+    /// holding its envelope, if it had one. Returns whether a sidecar was
+    /// deleted.
+    ///
+    /// Sidecars are kept in buckets that keep versions: an older version
+    /// of the object, or the object restored from behind its delete
+    /// marker, still needs its envelope.
+    pub async fn delete_sidecar(&self, bucket: &str, metadata: &HashMap<String, String>) -> Result<bool> {
+        if metadata.contains_key(METADATA_KEY) {
+            return Ok(false);
+        }
+        let Some(pointer) = metadata.get(SIDECAR_REF_KEY) else { return Ok(false) };
         let key = sidecar_key(pointer.trim())?;
+        if self.may_keep_versions(bucket).await {
+            return Ok(false);
+        }
         self.shared
             .s3
             .delete_object()
@@ -124,6 +166,6 @@ impl Client {
             .send()
             .await
             .map_err(|e| s3_error("DeleteObject", e))?;
-        Ok(())
+        Ok(true)
     }
 }
