@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod embedded;
 pub mod error;
+pub mod folders;
 pub mod host;
 pub mod layer;
 pub mod metrics;

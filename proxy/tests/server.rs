@@ -491,3 +491,103 @@ async fn round_trip_through_the_encryption_layer() {
     assert!(metrics.contains("s3seal_keyring_calls_total{side=\"encrypt\"} 1"), "{metrics}");
     server.shutdown().await.unwrap();
 }
+
+/// Folder markers (keys ending in `/`) in embedded mode: written, read,
+/// listed, copied, uploaded in parts and deleted like any object, though
+/// the embedded store keeps objects as files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folder_markers_in_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(settings(dir.path())).await.expect("the proxy starts");
+    let c = client_of(&server);
+    c.create_bucket().bucket("folders").send().await.expect("CreateBucket");
+    let keys = ["photos/", "photos/2024/", "photos/2024/a.jpg", "photos/-first", "zeta"];
+    for key in keys {
+        let body = if key.ends_with('/') { Vec::new() } else { key.as_bytes().to_vec() };
+        c.put_object().bucket("folders").key(key).body(body.into()).send().await.expect(key);
+    }
+    let head = c.head_object().bucket("folders").key("photos/").send().await.expect("HEAD photos/");
+    assert_eq!(head.content_length(), Some(0));
+    let got = c.get_object().bucket("folders").key("photos/2024/").send().await.expect("GET photos/2024/");
+    assert!(got.body.collect().await.expect("body").into_bytes().is_empty());
+
+    let list = |prefix: &'static str, delimiter: Option<&'static str>, start: Option<&'static str>| {
+        let c = c.clone();
+        async move {
+            let out = c
+                .list_objects_v2()
+                .bucket("folders")
+                .prefix(prefix)
+                .set_delimiter(delimiter.map(str::to_string))
+                .set_start_after(start.map(str::to_string))
+                .send()
+                .await
+                .expect("ListObjectsV2");
+            let mut keys: Vec<String> = out.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+            keys.sort();
+            let prefixes: Vec<String> =
+                out.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)).collect();
+            (keys, prefixes)
+        }
+    };
+    let (all, _) = list("", None, None).await;
+    assert_eq!(all, ["photos/", "photos/-first", "photos/2024/", "photos/2024/a.jpg", "zeta"]);
+    let (keys, prefixes) = list("photos/", Some("/"), None).await;
+    assert_eq!(keys, ["photos/", "photos/-first"]);
+    assert_eq!(prefixes, ["photos/2024/"]);
+    let (after, _) = list("photos/2024/", None, Some("photos/2024/")).await;
+    assert_eq!(after, ["photos/2024/a.jpg"], "start-after a marker excludes it");
+    let v1 = c.list_objects().bucket("folders").prefix("photos/2024/").send().await.expect("ListObjects");
+    let v1: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(v1.contains(&"photos/2024/") && v1.contains(&"photos/2024/a.jpg"), "{v1:?}");
+
+    c.copy_object().bucket("folders").key("copied/").copy_source("folders/photos/").send().await.expect("copy");
+    let got = c.get_object().bucket("folders").key("copied/").send().await.expect("GET copied/");
+    assert_eq!(got.content_length(), Some(0));
+
+    let up = c.create_multipart_upload().bucket("folders").key("parts/").send().await.expect("create");
+    assert_eq!(up.key(), Some("parts/"));
+    let id = up.upload_id().expect("upload id");
+    let part = c
+        .upload_part()
+        .bucket("folders")
+        .key("parts/")
+        .upload_id(id)
+        .part_number(1)
+        .body(b"marker with content".to_vec().into())
+        .send()
+        .await
+        .expect("part");
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).set_e_tag(part.e_tag).build())
+        .build();
+    let out = c
+        .complete_multipart_upload()
+        .bucket("folders")
+        .key("parts/")
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .expect("complete");
+    assert_eq!(out.key(), Some("parts/"));
+    let got = c.get_object().bucket("folders").key("parts/").send().await.expect("GET parts/");
+    assert_eq!(got.body.collect().await.expect("body").into_bytes().as_ref(), b"marker with content");
+
+    c.delete_object().bucket("folders").key("photos/").send().await.expect("delete photos/");
+    let ids = ["copied/", "parts/"]
+        .iter()
+        .map(|k| aws_sdk_s3::types::ObjectIdentifier::builder().key(*k).build().unwrap())
+        .collect::<Vec<_>>();
+    let delete = aws_sdk_s3::types::Delete::builder().set_objects(Some(ids)).build().unwrap();
+    let out = c.delete_objects().bucket("folders").delete(delete).send().await.expect("DeleteObjects");
+    let mut deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    deleted.sort();
+    assert_eq!(deleted, ["copied/", "parts/"]);
+    let (left, _) = list("", None, None).await;
+    assert_eq!(left, ["photos/-first", "photos/2024/", "photos/2024/a.jpg", "zeta"]);
+
+    let reserved = c.put_object().bucket("folders").key("x/.s3seal-folder").body(b"x".to_vec().into()).send().await;
+    assert_eq!(reserved.expect_err("reserved name").raw_response().map(|r| r.status().as_u16()), Some(400));
+    server.shutdown().await.unwrap();
+}
