@@ -14,7 +14,7 @@
 //! credentials file is a valid fragment of a proxy configuration file. The
 //! `s3s-fs` server listens on a random 127.0.0.1 port and accepts only
 //! random credentials that live in memory for one run. Folder-marker keys
-//! (ending in `/`) are mapped to files by [`crate::folders`].
+//! (ending in `/`) are mapped to files by [`crate::store`].
 
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -67,7 +67,7 @@ impl Embedded {
         let access_key = random_access_key()?;
         let secret_key = random_secret_key()?;
         let service = {
-            let mut b = S3ServiceBuilder::new(crate::folders::FolderMarkers::new(fs));
+            let mut b = S3ServiceBuilder::new(crate::store::EmbeddedStore::new(fs));
             b.set_auth(s3s::auth::SimpleAuth::from_single(access_key.as_str(), secret_key.expose()));
             b.build()
         };

@@ -14,11 +14,11 @@ pub mod auth;
 pub mod config;
 pub mod embedded;
 pub mod error;
-pub mod folders;
 pub mod host;
 pub mod layer;
 pub mod metrics;
 pub mod server;
+pub mod store;
 
 pub use error::{Error, Result};
 pub use server::Server;

@@ -1,18 +1,24 @@
-//! Folder markers in the embedded store.
+//! The embedded store: `s3s-fs` adapted to what S3 clients expect of a
+//! bucket, in two ways.
 //!
-//! `s3s-fs` keeps each object as a file named by its key, so a key ending
-//! in `/` is a directory: it accepts such an object only with an empty
-//! body. Through the proxy no object is empty (even an empty plaintext is
-//! stored as a sealed final frame), so "folder" markers (`photos/2024/`,
-//! made by consoles, GUI clients and `put-object --key dir/`) would be
-//! refused.
+//! **Folder markers.** `s3s-fs` keeps each object as a file named by its
+//! key, so a key ending in `/` is a directory: it accepts such an object
+//! only with an empty body. Through the proxy no object is empty (even an
+//! empty plaintext is stored as a sealed final frame), so "folder" markers
+//! (`photos/2024/`, made by consoles, GUI clients and `put-object --key
+//! dir/`) would be refused. [`EmbeddedStore`] stores the object `P/` as the
+//! file `P/.s3seal-folder`, mapping keys on the way in and listed keys on
+//! the way out. A client key whose last segment is `.s3seal-folder` is
+//! refused (it would alias a marker). Listings put a marker where its file
+//! sorts, which differs from S3's order only against sibling keys starting
+//! with one of `` !"#$%&'()*+,-``.
 //!
-//! [`FolderMarkers`] sits between the protocol layer and `s3s-fs` and
-//! stores the object `P/` as the file `P/.s3seal-folder`, mapping keys on
-//! the way in and listed keys on the way out. A client key whose last
-//! segment is `.s3seal-folder` is refused (it would alias a marker).
-//! Listings put a marker where its file sorts, which differs from S3's
-//! order only against sibling keys starting with one of `` !"#$%&'()*+,-``.
+//! **Versioning answers.** `s3s-fs` has no versioning and does not
+//! implement its read operations. The store answers them as S3 does for a
+//! bucket that was never versioned: `GetBucketVersioning` with no status,
+//! and `ListObjectVersions` with every object once, as its `null` version,
+//! latest, and no delete markers. Enabling versioning stays refused
+//! (`NotImplemented`).
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
@@ -20,13 +26,14 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 /// The file a folder marker is stored in, inside its directory.
 pub const MARKER_FILE: &str = ".s3seal-folder";
 
-/// `s3s-fs` (or any store) with folder-marker keys mapped to files.
+/// `s3s-fs` (or any store) with folder-marker keys mapped to files and
+/// versioning answered as never enabled.
 #[derive(Debug)]
-pub struct FolderMarkers<T> {
+pub struct EmbeddedStore<T> {
     inner: T,
 }
 
-impl<T> FolderMarkers<T> {
+impl<T> EmbeddedStore<T> {
     /// Wraps `inner`.
     pub fn new(inner: T) -> Self {
         Self { inner }
@@ -86,13 +93,13 @@ fn unmap_contents(contents: &mut Option<Vec<Object>>) {
 /// forwarded as is (`forward`) or with its key mapped (`keyed`, and
 /// `out_key` mapped back in the output), plus the hand-written ones. One
 /// macro emits the whole impl so that `async_trait` sees every method.
-macro_rules! folder_markers_impl {
+macro_rules! embedded_store_impl {
     (
         forward { $($fop:ident: $finput:ident => $foutput:ident;)* }
         keyed { $($kop:ident: $kinput:ident => $koutput:ident $(, out_key: $out:ident)?;)* }
     ) => {
         #[async_trait::async_trait]
-        impl<T: S3> S3 for FolderMarkers<T> {
+        impl<T: S3> S3 for EmbeddedStore<T> {
             $(
                 async fn $fop(&self, req: S3Request<$finput>) -> S3Result<S3Response<$foutput>> {
                     self.inner.$fop(req).await
@@ -162,6 +169,78 @@ macro_rules! folder_markers_impl {
                 Ok(resp)
             }
 
+            async fn get_bucket_versioning(
+                &self,
+                req: S3Request<GetBucketVersioningInput>,
+            ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+                let mut head = HeadBucketInput::builder();
+                head.set_bucket(req.input.bucket.clone());
+                let head = head.build().map_err(|e| s3_error!(InternalError, "{e}"))?;
+                self.inner.head_bucket(req.map_input(|_| head)).await?;
+                Ok(S3Response::new(GetBucketVersioningOutput::default()))
+            }
+
+            async fn list_object_versions(
+                &self,
+                req: S3Request<ListObjectVersionsInput>,
+            ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+                let v = &req.input;
+                let version_id_marker = v.version_id_marker.clone();
+                let (bucket, prefix, delimiter, key_marker, max_keys, encoding_type) = (
+                    v.bucket.clone(),
+                    v.prefix.clone(),
+                    v.delimiter.clone(),
+                    v.key_marker.clone(),
+                    v.max_keys,
+                    v.encoding_type.clone(),
+                );
+                let mut list = ListObjectsV2Input::builder();
+                list.set_bucket(bucket.clone());
+                list.set_prefix(prefix.clone());
+                list.set_delimiter(delimiter.clone());
+                list.set_start_after(key_marker.clone());
+                list.set_max_keys(max_keys);
+                list.set_encoding_type(encoding_type.clone());
+                let list = list.build().map_err(|e| s3_error!(InternalError, "{e}"))?;
+                let listed = self.list_objects_v2(req.map_input(|_| list)).await?.output;
+                let versions: Vec<ObjectVersion> = listed
+                    .contents
+                    .into_iter()
+                    .flatten()
+                    .map(|o| ObjectVersion {
+                        e_tag: o.e_tag,
+                        is_latest: Some(true),
+                        key: o.key,
+                        last_modified: o.last_modified,
+                        owner: o.owner,
+                        size: o.size,
+                        version_id: Some("null".to_string()),
+                        ..Default::default()
+                    })
+                    .collect();
+                let truncated = listed.is_truncated.unwrap_or(false);
+                let output = ListObjectVersionsOutput {
+                    common_prefixes: listed.common_prefixes,
+                    delimiter,
+                    encoding_type,
+                    is_truncated: Some(truncated),
+                    key_marker,
+                    max_keys: listed.max_keys,
+                    name: Some(bucket),
+                    next_key_marker: if truncated {
+                        listed.next_continuation_token.as_deref().map(from_store)
+                    } else {
+                        None
+                    },
+                    next_version_id_marker: truncated.then(|| "null".to_string()),
+                    prefix,
+                    version_id_marker,
+                    versions: (!versions.is_empty()).then_some(versions),
+                    ..Default::default()
+                };
+                Ok(S3Response::new(output))
+            }
+
             async fn list_objects_v2(
                 &self,
                 mut req: S3Request<ListObjectsV2Input>,
@@ -178,7 +257,7 @@ macro_rules! folder_markers_impl {
     };
 }
 
-folder_markers_impl! {
+embedded_store_impl! {
     forward {
         create_bucket: CreateBucketInput => CreateBucketOutput;
         delete_bucket: DeleteBucketInput => DeleteBucketOutput;
