@@ -642,12 +642,14 @@ impl EncryptingS3 {
         r
     }
 
-    /// After `key` was deleted: deletes its envelope sidecar, if it had
-    /// one and the bucket does not keep versions. A failure here does not
-    /// fail the delete the client asked for (the sidecar is left over).
-    async fn delete_sidecar(&self, bucket: &str, key: &str, metadata: &std::collections::HashMap<String, String>) {
-        if let Err(e) = self.client.delete_sidecar(bucket, metadata).await {
-            tracing::warn!(bucket, key, error = %e, "could not delete the envelope sidecar of a deleted object");
+    /// After objects of `bucket` were deleted (`keys`, with their stored
+    /// metadata): deletes their envelope sidecars, for those that had one,
+    /// unless the bucket keeps versions. A failure here does not fail the
+    /// delete the client asked for (the sidecars are left over).
+    async fn delete_sidecars(&self, bucket: &str, deleted: &[(String, std::collections::HashMap<String, String>)]) {
+        if let Err(e) = self.client.delete_sidecars(bucket, deleted.iter().map(|(_, m)| m)).await {
+            let keys: Vec<&str> = deleted.iter().map(|(k, _)| k.as_str()).collect();
+            tracing::warn!(bucket, ?keys, error = %e, "could not delete the envelope sidecars of deleted objects");
         }
     }
 
@@ -907,7 +909,7 @@ impl S3 for EncryptingS3 {
         if r.is_ok()
             && let Some(meta) = before
         {
-            self.delete_sidecar(&bucket, &key, &meta).await;
+            self.delete_sidecars(&bucket, &[(key, meta)]).await;
         }
         self.observe("delete_object", r)
     }
@@ -935,11 +937,8 @@ impl S3 for EncryptingS3 {
         if let Ok(resp) = &r {
             let failed: std::collections::HashSet<&str> =
                 resp.output.errors.iter().flatten().filter_map(|e| e.key.as_deref()).collect();
-            for (key, meta) in &before {
-                if !failed.contains(key.as_str()) {
-                    self.delete_sidecar(&bucket, key, meta).await;
-                }
-            }
+            let deleted: Vec<_> = before.into_iter().filter(|(key, _)| !failed.contains(key.as_str())).collect();
+            self.delete_sidecars(&bucket, &deleted).await;
         }
         self.observe("delete_objects", r)
     }

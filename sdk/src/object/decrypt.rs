@@ -122,8 +122,9 @@ impl FrameDecryptor {
         self.global > self.last
     }
 
-    /// Decrypts what it can of `input`, appending verified plaintext to `out`.
-    pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    /// Splits `input` into frames, buffering a partial one across calls,
+    /// and hands each whole frame to `open`.
+    fn feed(&mut self, mut input: &[u8], mut open: impl FnMut(&mut Self, &[u8]) -> Result<()>) -> Result<()> {
         while !input.is_empty() {
             if self.is_done() {
                 return Err(Error::malformed("more ciphertext than the requested frames"));
@@ -131,7 +132,7 @@ impl FrameDecryptor {
             let need = self.unit_len();
             if self.buf.is_empty() && input.len() >= need {
                 let (unit, rest) = input.split_at(need);
-                self.frame_into(unit, out)?;
+                open(self, unit)?;
                 input = rest;
             } else {
                 let take = (need - self.buf.len()).min(input.len());
@@ -139,7 +140,7 @@ impl FrameDecryptor {
                 input = &input[take..];
                 if self.buf.len() == need {
                     let unit = std::mem::take(&mut self.buf);
-                    let r = self.frame_into(&unit, out);
+                    let r = open(self, &unit);
                     self.buf = unit;
                     self.buf.clear();
                     r?;
@@ -147,6 +148,11 @@ impl FrameDecryptor {
             }
         }
         Ok(())
+    }
+
+    /// Decrypts what it can of `input`, appending verified plaintext to `out`.
+    pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.feed(input, |d, unit| d.frame_into(unit, out))
     }
 
     /// How the next frame's flags are known.
@@ -233,36 +239,17 @@ impl FrameDecryptor {
     /// frame's worth). Writing into memory the caller already initialized
     /// spares the zero-filling that appending to a `Vec` needs. On error
     /// `out` must not be used.
-    pub fn update_to(&mut self, mut input: &[u8], out: &mut [u8]) -> Result<usize> {
+    pub fn update_to(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         let mut written = 0;
-        while !input.is_empty() {
-            if self.is_done() {
-                return Err(Error::malformed("more ciphertext than the requested frames"));
-            }
-            let need = self.unit_len();
-            let len = need - TAG_LEN;
+        self.feed(input, |d, unit| {
+            let len = unit.len() - TAG_LEN;
             let dest = out
                 .get_mut(written..written + len)
-                .ok_or_else(|| Error::InvalidParameter("output too short for the plaintext".into()));
-            if self.buf.is_empty() && input.len() >= need {
-                let (unit, rest) = input.split_at(need);
-                self.frame_to(unit, dest?)?;
-                written += len;
-                input = rest;
-            } else {
-                let take = (need - self.buf.len()).min(input.len());
-                self.buf.extend_from_slice(&input[..take]);
-                input = &input[take..];
-                if self.buf.len() == need {
-                    let unit = std::mem::take(&mut self.buf);
-                    let r = dest.and_then(|d| self.frame_to(&unit, d));
-                    self.buf = unit;
-                    self.buf.clear();
-                    r?;
-                    written += len;
-                }
-            }
-        }
+                .ok_or_else(|| Error::InvalidParameter("output too short for the plaintext".into()))?;
+            d.frame_to(unit, dest)?;
+            written += len;
+            Ok(())
+        })?;
         Ok(written)
     }
 

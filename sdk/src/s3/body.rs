@@ -115,7 +115,7 @@ pub(crate) fn encrypting_body(
     mut enc: PartEncryptor,
     ciphertext_len: u64,
 ) -> ChannelBody {
-    let (tx, rx) = mpsc::channel(2);
+    let (tx, body) = channel_body(ciphertext_len);
     tokio::spawn(async move {
         let mut buf = vec![0u8; SEND_CHUNK];
         let mut out = Vec::with_capacity(SEND_CHUNK + 4096);
@@ -143,7 +143,7 @@ pub(crate) fn encrypting_body(
             }
         }
     });
-    ChannelBody { rx, len: ciphertext_len }
+    body
 }
 
 /// Bytes read at a time from an unencrypted object.

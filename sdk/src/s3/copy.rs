@@ -230,7 +230,7 @@ impl DeleteObject {
 
     /// Deletes the object, and the sidecar holding its envelope if it has
     /// one and the bucket does not keep versions (see
-    /// [`Client::delete_sidecar`]).
+    /// [`Client::delete_sidecars`]).
     pub async fn send(self) -> Result<()> {
         // The sidecar pointer is in the object's metadata; a failed HEAD
         // (a missing object, say) must not block the delete itself.
@@ -245,7 +245,7 @@ impl DeleteObject {
             .await
             .map_err(|e| s3_error("DeleteObject", e))?;
         if let Some(meta) = head.as_ref().and_then(|h| h.metadata()) {
-            self.client.delete_sidecar(&self.bucket, meta).await?;
+            self.client.delete_sidecars(&self.bucket, [meta]).await?;
         }
         Ok(())
     }

@@ -123,8 +123,8 @@ impl GetObject {
         }
     }
 
-    /// A read of this object's stored bytes, pinned to `etag` (the version
-    /// an earlier HEAD saw).
+    /// A read of this object's stored bytes, under `If-Match: etag` (for
+    /// ranged reads, the version an earlier HEAD saw).
     fn stored_read(&self, etag: Option<String>) -> aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder {
         self.client
             .shared
@@ -139,13 +139,8 @@ impl GetObject {
     async fn whole(self) -> Result<GetObjectOutput> {
         let sh = &self.client.shared;
         let c = &self.conditions;
-        let resp = sh
-            .s3_read
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .set_version_id(self.version_id.clone())
-            .set_if_match(c.if_match.clone())
+        let resp = self
+            .stored_read(c.if_match.clone())
             .set_if_none_match(c.if_none_match.clone())
             .set_if_modified_since(c.if_modified_since)
             .set_if_unmodified_since(c.if_unmodified_since)

@@ -110,7 +110,7 @@ impl Client {
     }
 
     /// The stored user metadata of `bucket`/`key` (a HEAD of the stored
-    /// object), for [`Client::delete_sidecar`] after a delete.
+    /// object), for [`Client::delete_sidecars`] after a delete.
     pub async fn stored_metadata(&self, bucket: &str, key: &str) -> Result<HashMap<String, String>> {
         let head =
             self.shared.s3.head_object().bucket(bucket).key(key).send().await.map_err(|e| s3_error("HeadObject", e))?;
@@ -141,31 +141,38 @@ impl Client {
         }
     }
 
-    /// After the object whose stored `metadata` this was (see
-    /// [`Client::stored_metadata`]) was deleted, deletes the sidecar
-    /// holding its envelope, if it had one. Returns whether a sidecar was
-    /// deleted.
+    /// After the objects whose stored `metadata` these were (see
+    /// [`Client::stored_metadata`]) were deleted, deletes the sidecars
+    /// holding their envelopes, for those that had one. Returns how many
+    /// sidecars were deleted.
     ///
     /// Sidecars are kept in buckets that keep versions: an older version
-    /// of the object, or the object restored from behind its delete
-    /// marker, still needs its envelope.
-    pub async fn delete_sidecar(&self, bucket: &str, metadata: &HashMap<String, String>) -> Result<bool> {
-        if metadata.contains_key(METADATA_KEY) {
-            return Ok(false);
+    /// of an object, or an object restored from behind its delete marker,
+    /// still needs its envelope. The bucket's versioning is asked once.
+    pub async fn delete_sidecars<'a>(
+        &self,
+        bucket: &str,
+        metadata: impl IntoIterator<Item = &'a HashMap<String, String>>,
+    ) -> Result<usize> {
+        let keys = metadata
+            .into_iter()
+            .filter(|m| !m.contains_key(METADATA_KEY))
+            .filter_map(|m| m.get(SIDECAR_REF_KEY))
+            .map(|pointer| sidecar_key(pointer.trim()))
+            .collect::<Result<Vec<String>>>()?;
+        if keys.is_empty() || self.may_keep_versions(bucket).await {
+            return Ok(0);
         }
-        let Some(pointer) = metadata.get(SIDECAR_REF_KEY) else { return Ok(false) };
-        let key = sidecar_key(pointer.trim())?;
-        if self.may_keep_versions(bucket).await {
-            return Ok(false);
+        for key in &keys {
+            self.shared
+                .s3
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| s3_error("DeleteObject", e))?;
         }
-        self.shared
-            .s3
-            .delete_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| s3_error("DeleteObject", e))?;
-        Ok(true)
+        Ok(keys.len())
     }
 }
