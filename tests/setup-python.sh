@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Creates the Python environments the end-to-end tests use as real peers:
-#   .venv          moto (S3 + KMS server), boto3, aws cli v1, the Python ESDK
-#   .venv-esdk-cli the aws-encryption-cli (kept apart: it pins its own deps)
-#   .venv-s3ec     the Amazon S3 Encryption Client for Python (needs a newer
-#                  boto3 and cryptography than the aws cli v1 allows)
-# Idempotent: an environment whose marker file exists is left alone.
+# Creates the Python environments the end-to-end tests use as real peers,
+# each from a pinned, hashed requirements file (tests/requirements/*.txt,
+# made from the short *.in lists by tests/requirements/update):
+#   .venv          peers.txt: moto (S3 + KMS server), boto3, aws cli v1,
+#                  the Python ESDK
+#   .venv-esdk-cli esdk-cli.txt: the aws-encryption-cli (kept apart: it pins
+#                  its own dependencies)
+#   .venv-s3ec     s3ec.txt: the Amazon S3 Encryption Client for Python
+#                  (needs a newer boto3 and cryptography than the aws cli v1)
+# Installs with --require-hashes and wheels only, so a venv holds exactly the
+# files that were pinned. Idempotent: a venv whose marker (the hash of its
+# requirements file and the interpreter's version) matches is left alone;
+# changing the pins rebuilds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Python 3.11 (the version the peers are tested with); any python3 otherwise.
+# Python 3.11 (the version the pins were resolved for); any python3 otherwise.
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "python for the venvs: $PY ($("$PY" --version 2>&1))"
@@ -25,20 +32,21 @@ venv_ok() {
 }
 
 make_venv() {
-  local dir=$1; shift
-  local marker="$dir/.s3seal-ready"
-  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$*" ] && venv_ok "$dir"; then
-    echo "$dir: ready ($*)"
+  local dir=$1 req=tests/requirements/$2
+  local marker="$dir/.s3seal-ready" want
+  want="$(sha256sum "$req" | cut -d' ' -f1) $("$PY" --version 2>&1)"
+  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ] && venv_ok "$dir"; then
+    echo "$dir: ready ($req)"
     return 0
   fi
-  echo "$dir: creating ($*)"
+  echo "$dir: creating from $req"
   rm -rf "$dir"
   "$PY" -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
-  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
-  echo "$*" > "$marker"
+  "$dir/bin/pip" install --quiet --no-deps --require-hashes --only-binary :all: -r "$req"
+  "$dir/bin/pip" check
+  echo "$want" > "$marker"
 }
 
-make_venv .venv "moto[server]>=5" boto3 awscli "aws-encryption-sdk[MPL]>=4"
-make_venv .venv-esdk-cli aws-encryption-sdk-cli
-make_venv .venv-s3ec "amazon-s3-encryption-client-python>=4"
+make_venv .venv peers.txt
+make_venv .venv-esdk-cli esdk-cli.txt
+make_venv .venv-s3ec s3ec.txt

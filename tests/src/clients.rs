@@ -424,12 +424,24 @@ fn clean_env(cmd: &mut Command, home: &Path) {
     cmd.env("HOME", home).env("LANG", "C.UTF-8").env("LC_ALL", "C.UTF-8");
 }
 
-/// The `s3seal` binary of this build (`target/<profile>/s3seal`), built by
-/// `cargo build -p s3seal-cli` the first time it is asked for in a test
-/// process, so that it is never older than the sources.
+/// Names a prebuilt `s3seal` binary for every test process to share
+/// (`tests/run` builds it once before the tests start); unset, each test
+/// process builds its own.
+pub const PROXY_BINARY_ENV: &str = "S3SEAL_TEST_BINARY";
+
+/// The `s3seal` binary of this build: the one [`PROXY_BINARY_ENV`] names, or
+/// `target/<profile>/s3seal`, built by `cargo build -p s3seal-cli` the first
+/// time it is asked for in a test process, so that it is never older than
+/// the sources.
 pub fn proxy_binary() -> Result<PathBuf> {
     static BIN: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| build_proxy_binary().map_err(|e| format!("{e:#}"))).clone().map_err(|e| anyhow!(e))
+    BIN.get_or_init(|| match std::env::var_os(PROXY_BINARY_ENV) {
+        Some(path) if Path::new(&path).is_file() => Ok(PathBuf::from(path)),
+        Some(path) => Err(format!("{PROXY_BINARY_ENV}={} is not a file", Path::new(&path).display())),
+        None => build_proxy_binary().map_err(|e| format!("{e:#}")),
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
 }
 
 fn build_proxy_binary() -> Result<PathBuf> {
