@@ -124,7 +124,7 @@ fn map_err(e: Error) -> S3Error {
             S::FORBIDDEN,
             format!("s3://{bucket}/{key} was not written through s3seal; the proxy does not serve unencrypted objects"),
         ),
-        Error::Kms { operation, message } => custom(
+        Error::Kms { operation, message, .. } => custom(
             "S3SealKeyServiceUnavailable",
             S::SERVICE_UNAVAILABLE,
             format!("AWS KMS {operation} failed: {message}"),

@@ -681,7 +681,7 @@ impl MaterialsManager for CachingCmm {
                 Step::Wait(rx) => match wait(rx).await {
                     Some(Err(e)) => {
                         self.encrypt.miss();
-                        return Err(copy_error(&e));
+                        return Err(Error::clone(&e));
                     }
                     // Done (look again and count this use) or abandoned
                     // (take over).
@@ -701,7 +701,7 @@ impl MaterialsManager for CachingCmm {
                             return Ok(m);
                         }
                         Err(e) => {
-                            leader.finish(None, Err(Arc::new(copy_error(&e))));
+                            leader.finish(None, Err(Arc::new(e.clone())));
                             return Err(e);
                         }
                     }
@@ -737,7 +737,7 @@ impl MaterialsManager for CachingCmm {
                     }
                     Some(Err(e)) => {
                         self.decrypt.miss();
-                        return Err(copy_error(&e));
+                        return Err(Error::clone(&e));
                     }
                     Some(Ok(None)) | None => continue,
                 },
@@ -756,7 +756,7 @@ impl MaterialsManager for CachingCmm {
                             return Ok(m);
                         }
                         Err(e) => {
-                            leader.finish(None, Err(Arc::new(copy_error(&e))));
+                            leader.finish(None, Err(Arc::new(e.clone())));
                             return Err(e);
                         }
                     }
@@ -820,34 +820,6 @@ impl IdHasher {
     }
 }
 
-/// An equal error for each request that waited on a failed fetch (the same
-/// variant and message; an I/O error keeps its kind and text).
-fn copy_error(e: &Error) -> Error {
-    match e {
-        Error::Malformed(m) => Error::Malformed(m.clone()),
-        Error::Truncated(m) => Error::Truncated(m),
-        Error::Authentication(m) => Error::Authentication(m),
-        Error::CommitmentMismatch => Error::CommitmentMismatch,
-        Error::BadSignature => Error::BadSignature,
-        Error::NoDecryptableKey(d) => Error::NoDecryptableKey(d.clone()),
-        Error::TooManyEncryptedDataKeys { found, limit } => {
-            Error::TooManyEncryptedDataKeys { found: *found, limit: *limit }
-        }
-        Error::CommitmentPolicy { policy, suite } => Error::CommitmentPolicy { policy: *policy, suite: *suite },
-        Error::EncryptionContext(m) => Error::EncryptionContext(m.clone()),
-        Error::UnsupportedSuite(id) => Error::UnsupportedSuite(*id),
-        Error::InvalidKey(m) => Error::InvalidKey(m.clone()),
-        Error::Keyring { keyring, message } => Error::Keyring { keyring: keyring.clone(), message: message.clone() },
-        Error::Kms { operation, message } => Error::Kms { operation, message: message.clone() },
-        Error::InvalidParameter(m) => Error::InvalidParameter(m.clone()),
-        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
-        Error::Crypto(m) => Error::Crypto(m),
-        // Variants added later keep their message.
-        #[allow(unreachable_patterns)]
-        other => Error::Keyring { keyring: "cache".into(), message: other.to_string() },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicBool;
@@ -856,6 +828,7 @@ mod tests {
     use crate::Client;
     use crate::client::EncryptOptions;
     use crate::cmm::DefaultCmm;
+    use crate::error::KmsErrorKind;
     use crate::keyring::{Keyring, RawAesKeyring};
 
     const SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
@@ -891,12 +864,15 @@ mod tests {
             self.dec.load(Ordering::SeqCst)
         }
 
-        async fn pause(&self) -> Result<()> {
+        /// Waits, then fails as KMS would when told to: `GenerateDataKey`
+        /// throttled, `Decrypt` refused.
+        async fn pause(&self, operation: &'static str) -> Result<()> {
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
             }
             if self.fail.load(Ordering::SeqCst) {
-                return Err(Error::Kms { operation: "GenerateDataKey", message: "throttled".into() });
+                let kind = if operation == "Decrypt" { KmsErrorKind::AccessDenied } else { KmsErrorKind::Throttled };
+                return Err(Error::Kms { operation, kind, message: format!("{kind:?}") });
             }
             Ok(())
         }
@@ -906,7 +882,7 @@ mod tests {
     impl Keyring for Counting {
         async fn on_encrypt(&self, materials: EncryptionMaterials) -> Result<EncryptionMaterials> {
             self.enc.fetch_add(1, Ordering::SeqCst);
-            self.pause().await?;
+            self.pause("GenerateDataKey").await?;
             self.inner.on_encrypt(materials).await
         }
 
@@ -916,7 +892,7 @@ mod tests {
             edks: &[EncryptedDataKey],
         ) -> Result<DecryptionMaterials> {
             self.dec.fetch_add(1, Ordering::SeqCst);
-            self.pause().await?;
+            self.pause("Decrypt").await?;
             self.inner.on_decrypt(materials, edks).await
         }
 
@@ -1264,6 +1240,32 @@ mod tests {
         assert!(per_key.values().all(|n| *n == 10), "{:?}", per_key.values());
     }
 
+    /// Every request that waited on a failed unwrap gets the leader's error:
+    /// the same variant, kind and message (not a summary of it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn decrypt_waiters_get_the_leaders_exact_error() {
+        let k = Counting::new(Duration::from_millis(200));
+        let cmm = caching(&k, CacheLimits::default());
+        let m = Arc::new(enc(&cmm, "a", Some(1)).await);
+        k.fail.store(true, Ordering::SeqCst);
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let (cmm, m) = (cmm.clone(), Arc::clone(&m));
+                tokio::spawn(async move { dec(&cmm, &m).await })
+            })
+            .collect();
+        for t in tasks {
+            let err = t.await.expect("task").expect_err("the keyring refuses");
+            assert!(
+                matches!(&err, Error::Kms { operation: "Decrypt", kind: KmsErrorKind::AccessDenied, message }
+                    if message == "AccessDenied"),
+                "{err:?}"
+            );
+            assert_eq!(err.kind(), crate::error::ErrorKind::AccessDenied);
+        }
+        assert_eq!(k.dec(), 1, "waiters share the leader's unwrap");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn cache_failed_fetch_shared_then_retried() {
         let k = Counting::new(Duration::from_millis(200));
@@ -1278,9 +1280,11 @@ mod tests {
         for t in tasks {
             let err = t.await.expect("task").expect_err("the keyring fails");
             assert!(
-                matches!(&err, Error::Kms { operation: "GenerateDataKey", message } if message == "throttled"),
+                matches!(&err, Error::Kms { operation: "GenerateDataKey", kind: KmsErrorKind::Throttled, message }
+                    if message == "Throttled"),
                 "{err:?}"
             );
+            assert_eq!(err.kind(), crate::error::ErrorKind::KeyUnavailable);
         }
         assert_eq!(k.enc(), 1, "followers share the leader's error");
         assert_eq!(cmm.stats().encrypt, OpStats { hits: 0, misses: 20, underlying_calls: 1 });

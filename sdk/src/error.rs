@@ -5,9 +5,15 @@
 //! strings. Messages name the problem and, where there is one, the fix.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Everything that can go wrong while encrypting or decrypting.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, so that every request waiting on one shared operation (a data
+/// key fetched once for many objects) gets the very same error. Use
+/// [`Error::kind`] to act on the class of a failure (retry, refuse, report
+/// tampering) without matching every variant.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The input is not a well-formed message (bad header, bad framing,
@@ -97,6 +103,8 @@ pub enum Error {
     Kms {
         /// The KMS operation.
         operation: &'static str,
+        /// What kind of failure KMS (or the transport) reported.
+        kind: KmsErrorKind,
         /// What KMS or the transport said.
         message: String,
     },
@@ -138,7 +146,7 @@ pub enum Error {
 
     /// The underlying reader or writer failed.
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(#[source] Arc<std::io::Error>),
 
     /// A cryptographic primitive failed in a way that does not depend on input.
     #[error("internal cryptographic error: {0}")]
@@ -168,7 +176,105 @@ impl fmt::Display for NoKeyDetails {
     }
 }
 
+/// The class of a failed AWS KMS call, from KMS's error code or the
+/// transport: what a caller (or the proxy) must tell its own client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KmsErrorKind {
+    /// The caller may not use the key (`AccessDeniedException`), or KMS
+    /// refused the credentials or a grant token. Permanent until the policy
+    /// or the credentials change.
+    AccessDenied,
+    /// The key does not exist (`NotFoundException`).
+    NotFound,
+    /// The key exists but cannot be used now: disabled, pending deletion or
+    /// import, or not a symmetric encryption key.
+    Disabled,
+    /// KMS refused this data key: another key, another encryption context,
+    /// or a modified encrypted data key.
+    InvalidCiphertext,
+    /// KMS is throttling requests; retry later.
+    Throttled,
+    /// KMS could not be reached or failed (timeouts, connection errors,
+    /// internal errors, an unreadable answer); retry later.
+    Unavailable,
+    /// The request could not be built or was refused for another reason.
+    Other,
+}
+
+impl KmsErrorKind {
+    /// True for failures that may pass if the same call is tried later.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Throttled | Self::Unavailable)
+    }
+}
+
+/// The class of an [`Error`]: what it means for the caller, independent of
+/// which layer raised it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The object (or key) does not exist.
+    NotFound,
+    /// A condition of the request (`If-Match`, `If-None-Match`, dates) did
+    /// not hold.
+    PreconditionFailed,
+    /// The caller may not use the key or the object.
+    AccessDenied,
+    /// The key service could not be used now (throttled, unreachable);
+    /// retrying later may succeed.
+    KeyUnavailable,
+    /// No configured key fits, or a key is disabled or missing: permanent.
+    KeyRefused,
+    /// The ciphertext or its envelope failed authentication: tampering, or
+    /// the wrong key or context.
+    Integrity,
+    /// The input is not in a format s3seal reads (or is cut short).
+    Format,
+    /// A policy (commitment policy, limits, encryption context rules)
+    /// refused the input.
+    Policy,
+    /// A parameter given by the caller is out of range.
+    InvalidInput,
+    /// An S3 request failed with another error.
+    S3,
+    /// Reading or writing failed.
+    Io,
+    /// An internal failure that does not depend on the input.
+    Internal,
+}
+
 impl Error {
+    /// The class of this error (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
+        match self {
+            Error::Malformed(_) | Error::Truncated(_) | Error::UnsupportedSuite(_) | Error::UnsupportedS3ec(_) => {
+                K::Format
+            }
+            Error::Authentication(_) | Error::CommitmentMismatch | Error::BadSignature => K::Integrity,
+            Error::NoDecryptableKey(_) | Error::InvalidKey(_) | Error::Keyring { .. } => K::KeyRefused,
+            Error::TooManyEncryptedDataKeys { .. }
+            | Error::CommitmentPolicy { .. }
+            | Error::EncryptionContext(_)
+            | Error::S3ecCommitmentPolicy { .. } => K::Policy,
+            Error::Kms { kind, .. } => match kind {
+                KmsErrorKind::AccessDenied => K::AccessDenied,
+                KmsErrorKind::Throttled | KmsErrorKind::Unavailable => K::KeyUnavailable,
+                KmsErrorKind::InvalidCiphertext => K::Integrity,
+                KmsErrorKind::NotFound | KmsErrorKind::Disabled | KmsErrorKind::Other => K::KeyRefused,
+            },
+            Error::NotEncrypted { .. } => K::Format,
+            Error::S3 { status: Some(404), .. } => K::NotFound,
+            Error::S3 { status: Some(412 | 304), .. } => K::PreconditionFailed,
+            Error::S3 { status: Some(403), .. } => K::AccessDenied,
+            Error::S3 { .. } => K::S3,
+            Error::InvalidRange { .. } | Error::InvalidParameter(_) => K::InvalidInput,
+            Error::Io(_) => K::Io,
+            Error::Crypto(_) => K::Internal,
+        }
+    }
+
     /// True when the error means the ciphertext or its keys failed a check
     /// (as opposed to a usage or I/O problem).
     pub fn is_verification_failure(&self) -> bool {
@@ -192,12 +298,23 @@ impl Error {
     pub(crate) fn malformed(msg: impl Into<String>) -> Self {
         Error::Malformed(msg.into())
     }
+
+    /// An [`Error::Io`] from any error (a failed task, a body stream).
+    pub(crate) fn io_other(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::from(std::io::Error::other(e))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(Arc::new(e))
+    }
 }
 
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::Io(io) => io,
+            Error::Io(io) => Arc::try_unwrap(io).unwrap_or_else(|shared| std::io::Error::new(shared.kind(), shared)),
             other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
         }
     }

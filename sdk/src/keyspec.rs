@@ -321,7 +321,7 @@ pub fn keyring_from_specs_with_client(
 fn read_key_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
     use std::io::Read;
     let with_path = |e: std::io::Error| {
-        Error::Io(std::io::Error::new(e.kind(), format!("cannot read {what} file {}: {e}", path.display())))
+        Error::from(std::io::Error::new(e.kind(), format!("cannot read {what} file {}: {e}", path.display())))
     };
     let file = std::fs::File::open(path).map_err(with_path)?;
     let mut buf = Zeroizing::new(Vec::new());

@@ -32,7 +32,7 @@ pub mod suite;
 
 pub use context::EncryptionContext;
 pub use crypto::aead::Backend;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, KmsErrorKind, Result};
 pub use suite::{AlgorithmSuite, CommitmentPolicy};
 pub mod client;
 pub mod stream;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use s3seal::keyring::{Keyring, KmsDiscoveryKeyring, KmsKeyring, MultiKeyring, RawAesKeyring, kms::PROVIDER_ID};
 use s3seal::materials::{DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
-use s3seal::{AlgorithmSuite, EncryptionContext, Error};
+use s3seal::{AlgorithmSuite, EncryptionContext, Error, ErrorKind, KmsErrorKind};
 use s3seal_tests::moto::{self, MOTO_ACCOUNT, MotoServer};
 
 const SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
@@ -145,7 +145,8 @@ async fn key_by_id_arn_and_alias() -> Result<()> {
         .on_encrypt(enc_materials(&c))
         .await
         .expect_err("unknown alias");
-    assert!(matches!(&err, Error::Kms { operation: "GenerateDataKey", .. }), "{err:?}");
+    assert!(matches!(&err, Error::Kms { operation: "GenerateDataKey", kind: KmsErrorKind::NotFound, .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::KeyRefused);
     assert!(err.to_string().contains("not found"), "{err}");
     let err =
         KmsKeyring::new(kms.clone(), "arn:aws:kms:bad").on_encrypt(enc_materials(&c)).await.expect_err("malformed ARN");
@@ -233,7 +234,11 @@ async fn unreachable_kms_is_a_clear_error() -> Result<()> {
 
     let err =
         KmsKeyring::new(kms.clone(), &arn).on_encrypt(enc_materials(&c)).await.expect_err("nothing listens there");
-    assert!(matches!(&err, Error::Kms { operation: "GenerateDataKey", .. }), "{err:?}");
+    assert!(
+        matches!(&err, Error::Kms { operation: "GenerateDataKey", kind: KmsErrorKind::Unavailable, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::KeyUnavailable);
     assert!(err.to_string().contains(&format!("could not reach KMS at {endpoint}")), "{err}");
 
     // Decrypting: the KMS error itself (retrying may help), for both keyrings.
@@ -246,7 +251,7 @@ async fn unreachable_kms_is_a_clear_error() -> Result<()> {
         [Box::new(KmsKeyring::new(kms.clone(), &arn)), Box::new(KmsDiscoveryKeyring::new(kms.clone()))];
     for k in keyrings {
         let err = k.on_decrypt(dec_materials(&c), std::slice::from_ref(&edk)).await.expect_err("nothing listens there");
-        assert!(matches!(&err, Error::Kms { operation: "Decrypt", .. }), "{err:?}");
+        assert!(matches!(&err, Error::Kms { operation: "Decrypt", kind: KmsErrorKind::Unavailable, .. }), "{err:?}");
         assert!(err.to_string().contains("could not reach KMS at"), "{err}");
     }
     Ok(())

@@ -28,9 +28,10 @@
 //!
 //! # Errors
 //!
-//! A failed KMS call is [`Error::Kms`], whose message says what happened
-//! (access denied, key not found, wrong encryption context, KMS unreachable
-//! at a given URL, ...). `on_encrypt` returns it as is. `on_decrypt` tries
+//! A failed KMS call is [`Error::Kms`], whose [`KmsErrorKind`] says what
+//! class of failure it was (access denied, not found, disabled, refused
+//! ciphertext, throttled, unavailable) and whose message says what happened
+//! (wrong encryption context, KMS unreachable at a given URL, ...). `on_encrypt` returns it as is. `on_decrypt` tries
 //! every matching encrypted data key and returns
 //! [`Error::NoDecryptableKey`] listing each failure, except when every
 //! attempt failed because KMS could not be used at all (unreachable,
@@ -55,7 +56,7 @@ use tokio::runtime::Handle;
 use zeroize::Zeroizing;
 
 use crate::context::EncryptionContext;
-use crate::error::{Error, NoKeyDetails, Result};
+use crate::error::{Error, KmsErrorKind, NoKeyDetails, Result};
 use crate::keyring::{Keyring, already_has_key};
 use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
 use crate::s3ec::{self, ContentSuite, WrapAlgorithm, WrappedKey};
@@ -158,6 +159,12 @@ struct Failure {
     transient: bool,
 }
 
+impl Failure {
+    fn new(operation: &'static str, kind: KmsErrorKind, message: String) -> Self {
+        Failure { error: Error::Kms { operation, kind, message }, transient: kind.is_transient() }
+    }
+}
+
 /// The innermost cause of an error chain (`Connection refused (os error 111)`).
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
@@ -187,7 +194,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
 {
-    let mut transient = false;
+    let mut kind = KmsErrorKind::Other;
     let message = match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
@@ -198,37 +205,60 @@ where
                 _ => String::new(),
             };
             match code {
-                "AccessDeniedException" => format!(
-                    "access denied to key {key}{said}: check the key policy, IAM permissions and \
+                "AccessDeniedException" => {
+                    kind = KmsErrorKind::AccessDenied;
+                    format!(
+                        "access denied to key {key}{said}: check the key policy, IAM permissions and \
                      grant tokens, and that the data key was encrypted under this key"
-                ),
-                "NotFoundException" => format!(
-                    "key {key} was not found{said}: check the key id or alias, and the region and \
-                     account of the KMS client"
-                ),
-                "InvalidCiphertextException" => format!(
-                    "KMS could not decrypt the data key under {key}: the encryption context differs \
-                     from the one used when encrypting, or the encrypted data key was modified"
-                ),
+                    )
+                }
+                "NotFoundException" => {
+                    kind = KmsErrorKind::NotFound;
+                    format!(
+                        "key {key} was not found{said}: check the key id or alias, and the region and \
+                         account of the KMS client"
+                    )
+                }
+                "InvalidCiphertextException" => {
+                    kind = KmsErrorKind::InvalidCiphertext;
+                    format!(
+                        "KMS could not decrypt the data key under {key}: the encryption context differs \
+                         from the one used when encrypting, or the encrypted data key was modified"
+                    )
+                }
                 "IncorrectKeyException" => {
+                    kind = KmsErrorKind::InvalidCiphertext;
                     format!("the data key was encrypted under a different KMS key than {key}{said}")
                 }
-                "DisabledException" => format!("key {key} is disabled{said}"),
-                "KMSInvalidStateException" => format!(
-                    "key {key} cannot be used in its current state (pending deletion or \
-                     import?){said}"
-                ),
-                "InvalidKeyUsageException" => format!(
-                    "key {key} cannot be used for {operation}{said}: it must be a symmetric \
-                     ENCRYPT_DECRYPT key"
-                ),
-                "InvalidGrantTokenException" => format!("a grant token was refused{said}"),
+                "DisabledException" => {
+                    kind = KmsErrorKind::Disabled;
+                    format!("key {key} is disabled{said}")
+                }
+                "KMSInvalidStateException" => {
+                    kind = KmsErrorKind::Disabled;
+                    format!(
+                        "key {key} cannot be used in its current state (pending deletion or \
+                         import?){said}"
+                    )
+                }
+                "InvalidKeyUsageException" => {
+                    kind = KmsErrorKind::Disabled;
+                    format!(
+                        "key {key} cannot be used for {operation}{said}: it must be a symmetric \
+                         ENCRYPT_DECRYPT key"
+                    )
+                }
+                "InvalidGrantTokenException" => {
+                    kind = KmsErrorKind::AccessDenied;
+                    format!("a grant token was refused{said}")
+                }
                 "UnrecognizedClientException"
                 | "InvalidSignatureException"
                 | "ExpiredTokenException"
                 | "IncompleteSignature"
                 | "InvalidClientTokenId"
                 | "MissingAuthenticationToken" => {
+                    kind = KmsErrorKind::AccessDenied;
                     format!("KMS refused the credentials: {code}{said}")
                 }
                 "KeyUnavailableException"
@@ -237,7 +267,11 @@ where
                 | "ThrottlingException"
                 | "LimitExceededException"
                 | "ServiceUnavailableException" => {
-                    transient = true;
+                    kind = if matches!(code, "ThrottlingException" | "LimitExceededException") {
+                        KmsErrorKind::Throttled
+                    } else {
+                        KmsErrorKind::Unavailable
+                    };
                     format!("KMS is unavailable or throttling requests: {code}{said}; try again later")
                 }
                 _ => format!("{code}{said}"),
@@ -245,22 +279,22 @@ where
         }
         SdkError::DispatchFailure(df) => match df.as_connector_error() {
             Some(ce) if ce.is_timeout() => {
-                transient = true;
+                kind = KmsErrorKind::Unavailable;
                 format!("timed out connecting to KMS at {where_}")
             }
             Some(ce) if ce.is_io() => {
-                transient = true;
+                kind = KmsErrorKind::Unavailable;
                 format!("could not reach KMS at {where_}: {}", root_cause(ce))
             }
             Some(ce) => format!("could not send the request to KMS at {where_}: {}", chain(ce)),
             None => format!("could not send the request to KMS at {where_}: {}", chain(&err)),
         },
         SdkError::TimeoutError(_) => {
-            transient = true;
+            kind = KmsErrorKind::Unavailable;
             format!("timed out waiting for KMS at {where_}")
         }
         SdkError::ResponseError(_) => {
-            transient = true;
+            kind = KmsErrorKind::Unavailable;
             format!("could not understand the response of KMS at {where_}: {}", chain(&err))
         }
         SdkError::ConstructionFailure(_) => format!(
@@ -270,11 +304,11 @@ where
         ),
         _ => chain(&err),
     };
-    Failure { error: Error::Kms { operation, message }, transient }
+    Failure::new(operation, kind, message)
 }
 
 fn bad_response(operation: &'static str, message: String) -> Failure {
-    Failure { error: Error::Kms { operation, message }, transient: false }
+    Failure::new(operation, KmsErrorKind::Other, message)
 }
 
 fn kms_context(ctx: &EncryptionContext) -> HashMap<String, String> {
@@ -323,13 +357,11 @@ impl Kms {
             return match h.spawn(fut).await {
                 Ok(r) => r,
                 Err(e) if e.is_panic() => Err(bad_response(operation, "the KMS call panicked".into())),
-                Err(_) => Err(Failure {
-                    error: Error::Kms {
-                        operation,
-                        message: "the KMS call was cancelled: the Tokio runtime of the keyring is shutting down".into(),
-                    },
-                    transient: true,
-                }),
+                Err(_) => Err(Failure::new(
+                    operation,
+                    KmsErrorKind::Unavailable,
+                    "the KMS call was cancelled: the Tokio runtime of the keyring is shutting down".into(),
+                )),
             };
         }
         if Handle::try_current().is_err() {

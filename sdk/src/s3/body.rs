@@ -208,9 +208,9 @@ impl ObjectBody {
         self.read_to_end(&mut v).await.map_err(|e| match e.into_inner() {
             Some(inner) => match inner.downcast::<Error>() {
                 Ok(err) => *err,
-                Err(other) => Error::Io(io::Error::other(other)),
+                Err(other) => Error::io_other(other),
             },
-            None => Error::Io(io::Error::other("read failed")),
+            None => Error::io_other("read failed"),
         })?;
         Ok(v)
     }

@@ -370,7 +370,7 @@ impl Client {
                 .send()
                 .await
                 .map_err(|e| s3_error("GetObject", e))?;
-            let bytes = resp.body.collect().await.map_err(|e| Error::Io(std::io::Error::other(e)))?.into_bytes();
+            let bytes = resp.body.collect().await.map_err(Error::io_other)?.into_bytes();
             let idx = u32::try_from(j).map_err(|_| Error::malformed("frame index out of range"))?;
             let mut scratch = Vec::new();
             let end_flags = END_OF_PART | if j + 1 == frames && sealed.envelope.is_end_marked() { 2 } else { 0 };

@@ -553,7 +553,7 @@ impl Upload {
                 let last = next.is_empty();
                 while tasks.len() >= sh.config.concurrency.max(1) {
                     if let Some(r) = tasks.join_next().await {
-                        done.push(r.map_err(|e| Error::Io(std::io::Error::other(e)))??);
+                        done.push(r.map_err(Error::io_other)??);
                     }
                 }
                 let up = upload.clone();
@@ -572,7 +572,7 @@ impl Upload {
                 current = next;
             }
             while let Some(r) = tasks.join_next().await {
-                done.push(r.map_err(|e| Error::Io(std::io::Error::other(e)))??);
+                done.push(r.map_err(Error::io_other)??);
             }
             upload.complete(done).await
         }

@@ -149,7 +149,7 @@ pub async fn authenticate<R: AsyncRead + Unpin>(
         let dir = limits.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
         let file = tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir))
             .await
-            .map_err(|_| Error::Io(io::Error::other("temporary file task failed")))??;
+            .map_err(|_| Error::io_other("temporary file task failed"))??;
         Spool::File(tokio::fs::File::from_std(file))
     } else {
         return Err(Error::UnsupportedS3ec(format!(
