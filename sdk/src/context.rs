@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::codec::Reader;
 use crate::error::{Error, Result};
-use crate::message::codec::Reader;
 
 /// Prefix of the keys the SDK reserves for itself.
 pub const RESERVED_PREFIX: &str = "aws-crypto-";

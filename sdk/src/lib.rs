@@ -17,6 +17,7 @@
 pub mod cache;
 pub mod checksum;
 pub mod cmm;
+pub(crate) mod codec;
 pub mod context;
 pub mod crypto;
 pub mod error;

@@ -40,6 +40,22 @@ impl fmt::Debug for DataKey {
     }
 }
 
+/// The provider id of data keys encrypted by AWS KMS.
+pub const KMS_PROVIDER_ID: &str = "aws-kms";
+
+/// Length of what follows the key name in raw AES provider info: tag length
+/// in bits (u32, 128), IV length (u32, 12), IV.
+pub(crate) const RAW_AES_INFO_SUFFIX: usize = 4 + 4 + crate::crypto::aead::NONCE_LEN;
+
+/// Returns the key name from raw AES provider info (key name || tag bits ||
+/// IV length || IV), if it has that shape.
+pub fn raw_aes_key_name(provider_info: &[u8]) -> Option<&[u8]> {
+    let n = provider_info.len().checked_sub(RAW_AES_INFO_SUFFIX)?;
+    let (name, rest) = provider_info.split_at(n);
+    let iv_len = crate::crypto::aead::NONCE_LEN as u32;
+    (rest[..4] == 128u32.to_be_bytes() && rest[4..8] == iv_len.to_be_bytes()).then_some(name)
+}
+
 /// A data key encrypted by one key-management key, as stored in a message.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EncryptedDataKey {
@@ -55,10 +71,10 @@ impl EncryptedDataKey {
     /// A short human-readable name: `provider:key`, as users write key specs.
     pub fn describe(&self) -> String {
         let provider = String::from_utf8_lossy(&self.provider_id);
-        let info = if provider == crate::keyring::kms::PROVIDER_ID {
+        let info = if provider == KMS_PROVIDER_ID {
             String::from_utf8_lossy(&self.provider_info).into_owned()
         } else {
-            crate::keyring::raw_aes::key_name_of(&self.provider_info)
+            raw_aes_key_name(&self.provider_info)
                 .map(|n| String::from_utf8_lossy(n).into_owned())
                 .unwrap_or_else(|| String::from_utf8_lossy(&self.provider_info).into_owned())
         };

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::crypto::aead::AeadAlgorithm;
+pub use crate::crypto::signature::SignatureAlgorithm;
 use crate::error::{Error, Result};
 
 /// How the data key becomes the key that encrypts frames.
@@ -21,15 +22,6 @@ pub enum Kdf {
     HkdfSha384,
     /// HKDF-SHA512 with the message id as salt and key commitment (format v2).
     HkdfSha512Committing,
-}
-
-/// The signature that authenticates the sender of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureAlgorithm {
-    /// ECDSA on P-256 over SHA-256.
-    EcdsaP256Sha256,
-    /// ECDSA on P-384 over SHA-384.
-    EcdsaP384Sha384,
 }
 
 /// An algorithm suite of the ESDK message format.

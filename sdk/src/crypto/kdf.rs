@@ -1,20 +1,12 @@
-//! Key derivation for ESDK messages (`framework/algorithm-suites.md`).
-//!
-//! * Format v1 HKDF suites: `HKDF(hash, salt = none, ikm = data key,
-//!   info = suite id || message id)`.
-//! * Format v2 committing suites: with `salt = message id` and HKDF-SHA512,
-//!   the frame key uses `info = suite id || "DERIVEKEY"` and the commitment
-//!   `info = "COMMITKEY"`.
+//! HKDF (RFC 5869) over SHA-256, SHA-384 and SHA-512: the key-derivation
+//! primitive of every format. Which inputs each format feeds it is the
+//! format's business (`message::keys`, `object::frame`, `s3ec::suite`).
 
 use hkdf::Hkdf;
 use sha2::{Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::suite::{AlgorithmSuite, Kdf};
-
-/// Length of the key commitment of committing suites.
-pub const COMMITMENT_LEN: usize = 32;
 
 /// A derived key, zeroized on drop.
 pub type SecretBytes = Zeroizing<Vec<u8>>;
@@ -30,38 +22,20 @@ where
     Ok(okm)
 }
 
+/// HKDF-SHA256 (the format v1 suites use no salt).
+pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[&[u8]], len: usize) -> Result<SecretBytes> {
+    expand::<Sha256>(salt, ikm, info, len)
+}
+
+/// HKDF-SHA384 (the format v1 suites use no salt).
+pub fn hkdf_sha384(salt: Option<&[u8]>, ikm: &[u8], info: &[&[u8]], len: usize) -> Result<SecretBytes> {
+    expand::<Sha384>(salt, ikm, info, len)
+}
+
 /// HKDF-SHA512 with `salt`, as used by the committing suites and by the
 /// object format.
 pub fn hkdf_sha512(salt: &[u8], ikm: &[u8], info: &[&[u8]], len: usize) -> Result<SecretBytes> {
     expand::<Sha512>(Some(salt), ikm, info, len)
-}
-
-/// Derives the key that encrypts the frames (and authenticates the header)
-/// of a message from its data key.
-pub fn derive_message_key(suite: AlgorithmSuite, data_key: &[u8], message_id: &[u8]) -> Result<SecretBytes> {
-    if data_key.len() != suite.data_key_len() {
-        return Err(Error::InvalidKey(format!(
-            "suite {suite} needs a {}-byte data key, got {}",
-            suite.data_key_len(),
-            data_key.len()
-        )));
-    }
-    let id = suite.id().to_be_bytes();
-    let len = suite.data_key_len();
-    match suite.kdf() {
-        Kdf::Identity => Ok(Zeroizing::new(data_key.to_vec())),
-        Kdf::HkdfSha256 => expand::<Sha256>(None, data_key, &[&id, message_id], len),
-        Kdf::HkdfSha384 => expand::<Sha384>(None, data_key, &[&id, message_id], len),
-        Kdf::HkdfSha512Committing => hkdf_sha512(message_id, data_key, &[&id, b"DERIVEKEY"], len),
-    }
-}
-
-/// Derives the key commitment of a committing suite.
-pub fn derive_commitment(data_key: &[u8], message_id: &[u8]) -> Result<[u8; COMMITMENT_LEN]> {
-    let k = hkdf_sha512(message_id, data_key, &[b"COMMITKEY"], COMMITMENT_LEN)?;
-    let mut out = [0u8; COMMITMENT_LEN];
-    out.copy_from_slice(&k);
-    Ok(out)
 }
 
 #[cfg(test)]

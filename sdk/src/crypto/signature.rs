@@ -13,7 +13,15 @@ use sha2::{Digest, Sha256, Sha384};
 
 use crate::crypto::random;
 use crate::error::{Error, Result};
-use crate::suite::SignatureAlgorithm;
+
+/// The signature that authenticates the sender of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    /// ECDSA on P-256 over SHA-256.
+    EcdsaP256Sha256,
+    /// ECDSA on P-384 over SHA-384.
+    EcdsaP384Sha384,
+}
 
 enum Hasher {
     Sha256(Sha256),

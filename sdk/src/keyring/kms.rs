@@ -62,7 +62,7 @@ use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, Encryptio
 use crate::s3ec::{self, ContentSuite, WrapAlgorithm, WrappedKey};
 
 /// Provider id of encrypted data keys made by AWS KMS.
-pub const PROVIDER_ID: &str = "aws-kms";
+pub const PROVIDER_ID: &str = crate::materials::KMS_PROVIDER_ID;
 
 /// The parts of an AWS KMS ARN (ESDK `aws-kms-key-arn.md`):
 /// `arn:<partition>:kms:<region>:<account>:<resource type>/<resource id>`.

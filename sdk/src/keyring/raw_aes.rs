@@ -18,14 +18,7 @@ use crate::keyring::{Keyring, already_has_key};
 use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
 use crate::s3ec::{self, ContentSuite, WrapAlgorithm, WrappedKey};
 
-const SUFFIX_LEN: usize = 4 + 4 + NONCE_LEN;
-
-/// Returns the key name from raw AES provider info, if it has that shape.
-pub fn key_name_of(provider_info: &[u8]) -> Option<&[u8]> {
-    let n = provider_info.len().checked_sub(SUFFIX_LEN)?;
-    let (name, rest) = provider_info.split_at(n);
-    (rest[..4] == 128u32.to_be_bytes() && rest[4..8] == (NONCE_LEN as u32).to_be_bytes()).then_some(name)
-}
+pub use crate::materials::raw_aes_key_name as key_name_of;
 
 /// A keyring holding one AES wrapping key (128, 192 or 256 bits).
 pub struct RawAesKeyring {
@@ -96,7 +89,7 @@ impl Keyring for RawAesKeyring {
         let iv: Nonce = random::array()?;
         let dk = materials.data_key.as_ref().map(DataKey::as_bytes).unwrap_or_default();
         let ciphertext = aead::seal(self.backend, self.algorithm, &self.key, &iv, &aad, dk)?;
-        let mut info = Vec::with_capacity(self.name.len() + SUFFIX_LEN);
+        let mut info = Vec::with_capacity(self.name.len() + crate::materials::RAW_AES_INFO_SUFFIX);
         info.extend_from_slice(self.name.as_bytes());
         info.extend_from_slice(&128u32.to_be_bytes());
         info.extend_from_slice(&(NONCE_LEN as u32).to_be_bytes());

@@ -9,9 +9,9 @@
 
 use subtle::ConstantTimeEq;
 
+use crate::codec::Reader;
 use crate::context;
 use crate::crypto::aead::{AeadKey, Backend, NONCE_LEN, TAG_LEN};
-use crate::crypto::kdf;
 use crate::crypto::signature::Verifier;
 use crate::error::{Error, Result};
 use crate::inplace::{InPlaceDecrypt, Step};
@@ -20,8 +20,8 @@ use crate::message::body::{
     BodyKind, FINAL_FRAME_MARKER, FINAL_FRAME_OVERHEAD, MAX_NON_FRAMED_LEN, REGULAR_FRAME_OVERHEAD, body_aad,
     frame_nonce,
 };
-use crate::message::codec::Reader;
 use crate::message::header::{ContentType, Header};
+use crate::message::keys as kdf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

@@ -6,13 +6,13 @@
 
 use crate::context;
 use crate::crypto::aead::{AeadKey, Backend, TAG_LEN};
-use crate::crypto::kdf;
 use crate::crypto::random;
 use crate::crypto::signature::Signer;
 use crate::error::{Error, Result};
 use crate::materials::EncryptionMaterials;
 use crate::message::body::{BodyKind, FINAL_FRAME_MARKER, body_aad, frame_nonce};
 use crate::message::header::Header;
+use crate::message::keys as kdf;
 
 /// Where ciphertext goes: appended to a `Vec`, or written into a slice
 /// the caller sized (no zero-filling pass before the AEAD writes).

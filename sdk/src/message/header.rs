@@ -8,11 +8,11 @@
 //! keys, content type, frame length, suite data (the key commitment), then
 //! the header tag (the IV is implicitly zero).
 
+use crate::codec::{Reader, put_len16};
 use crate::context::{self, EncryptionContext};
 use crate::crypto::aead::{NONCE_LEN, Nonce, TAG_LEN, Tag};
 use crate::error::{Error, Result};
 use crate::materials::EncryptedDataKey;
-use crate::message::codec::{Reader, put_len16};
 use crate::suite::AlgorithmSuite;
 
 /// How the body is laid out.

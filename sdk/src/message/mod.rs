@@ -5,10 +5,10 @@
 //! without I/O; [`crate::Client`] and [`crate::stream`] drive them.
 
 pub mod body;
-pub mod codec;
 pub mod decrypt;
 pub mod encrypt;
 pub mod header;
+pub(crate) mod keys;
 
 pub use decrypt::BodyDecryptor;
 pub use encrypt::MessageEncryptor;

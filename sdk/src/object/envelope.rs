@@ -24,21 +24,14 @@
 //! serialized authenticated-only context` (which holds the bucket), so an
 //! envelope is valid for one bucket and key only.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use subtle::ConstantTimeEq;
 
-use crate::cmm::MaterialsManager;
+use crate::codec::{Reader, put_len16};
 use crate::context::{self, EncryptionContext};
-use crate::crypto::aead::{AeadAlgorithm, Backend, TAG_LEN, Tag};
-use crate::crypto::random;
+use crate::crypto::aead::{AeadAlgorithm, TAG_LEN, Tag};
 use crate::error::{Error, Result};
-use crate::materials::{DataKey, DecryptRequest, EncryptedDataKey, EncryptionRequest};
-use crate::message::codec::{Reader, put_len16};
-use crate::object::frame::ObjectKey;
-use crate::suite::{AlgorithmSuite, CommitmentPolicy};
+use crate::materials::EncryptedDataKey;
 
 /// Object metadata key (without `x-amz-meta-`) holding the envelope.
 pub const METADATA_KEY: &str = "s3seal-envelope";
@@ -46,9 +39,6 @@ pub const METADATA_KEY: &str = "s3seal-envelope";
 /// Encryption context key under which the bucket is bound (authenticated,
 /// not stored).
 pub const BUCKET_CONTEXT_KEY: &str = "s3seal:bucket";
-
-/// The materials suite used for objects: a 32-byte data key, committing.
-const MATERIALS_SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
 
 const VERSION: u8 = 1;
 const AAD_LABEL: &[u8] = b"s3seal object v1";
@@ -221,197 +211,11 @@ impl Envelope {
         Self::parse(&bytes)
     }
 
-    fn header_aad(&self, object_key: &str, auth_only: &EncryptionContext) -> Result<Vec<u8>> {
+    pub(crate) fn header_aad(&self, object_key: &str, auth_only: &EncryptionContext) -> Result<Vec<u8>> {
         let mut aad = AAD_LABEL.to_vec();
         aad.extend_from_slice(&self.body_bytes()?);
         put_len16(&mut aad, object_key.as_bytes())?;
         aad.extend_from_slice(&context::serialize(auth_only)?);
         Ok(aad)
-    }
-}
-
-/// An object's envelope together with its ready-to-use key.
-#[derive(Debug, Clone)]
-pub struct SealedObject {
-    /// The envelope (to store, or as read).
-    pub envelope: Envelope,
-    /// The object key.
-    pub key: Arc<ObjectKey>,
-    data_key: DataKey,
-    auth_only: EncryptionContext,
-}
-
-/// Parameters of a new object.
-#[derive(Debug, Clone)]
-pub struct NewObject<'a> {
-    /// Bucket the object is written to.
-    pub bucket: &'a str,
-    /// Object key.
-    pub key: &'a str,
-    /// Caller's encryption context (stored in the envelope).
-    pub context: &'a EncryptionContext,
-    /// Frame AEAD.
-    pub suite: ObjectSuite,
-    /// Plaintext bytes per frame.
-    pub frame_length: u32,
-    /// Envelope flags.
-    pub flags: u8,
-    /// Frames per part other than the last, 0 if unknown.
-    pub part_frames: u32,
-    /// Plaintext length, when known (for caching limits).
-    pub plaintext_length: Option<u64>,
-}
-
-fn bucket_context(ctx: &EncryptionContext, bucket: &str) -> Result<EncryptionContext> {
-    context::check_caller_context(ctx)?;
-    if ctx.contains_key(BUCKET_CONTEXT_KEY) {
-        return Err(Error::EncryptionContext(format!("{BUCKET_CONTEXT_KEY} is set by s3seal")));
-    }
-    let mut c = ctx.clone();
-    c.insert(BUCKET_CONTEXT_KEY.to_string(), bucket.to_string());
-    Ok(c)
-}
-
-impl SealedObject {
-    /// Obtains a data key for a new object and builds its envelope.
-    pub async fn create(cmm: &dyn MaterialsManager, backend: Backend, new: NewObject<'_>) -> Result<Self> {
-        if new.frame_length == 0 {
-            return Err(Error::InvalidParameter("frame length must be at least 1".into()));
-        }
-        let ctx = bucket_context(new.context, new.bucket)?;
-        let materials = cmm
-            .get_encryption_materials(EncryptionRequest {
-                encryption_context: ctx,
-                required_context_keys: vec![BUCKET_CONTEXT_KEY.to_string()],
-                suite: Some(MATERIALS_SUITE),
-                commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
-                plaintext_length: new.plaintext_length,
-            })
-            .await?;
-        let data_key = materials.data_key.clone().ok_or(Error::Crypto("materials without a data key"))?;
-        let message_id = random::array::<32>()?;
-        let (key, commitment) = ObjectKey::derive(new.suite, data_key.as_bytes(), &message_id, backend)?;
-        let (auth_only, stored): (EncryptionContext, EncryptionContext) =
-            materials.encryption_context.into_iter().partition(|(k, _)| materials.required_context_keys.contains(k));
-        let mut envelope = Envelope {
-            suite: new.suite,
-            flags: new.flags,
-            frame_length: new.frame_length,
-            part_frames: new.part_frames,
-            message_id,
-            encryption_context: stored,
-            encrypted_data_keys: materials.encrypted_data_keys,
-            commitment,
-            tag: [0; TAG_LEN],
-        };
-        envelope.tag = key.header_tag(&envelope.header_aad(new.key, &auth_only)?)?;
-        Ok(Self { envelope, key: Arc::new(key), data_key, auth_only })
-    }
-
-    /// Builds an object from given materials and message id, with no
-    /// keyring call and no randomness: for known-answer vectors and tests.
-    /// A message id must never repeat under one data key.
-    #[allow(clippy::too_many_arguments)]
-    pub fn from_parts(
-        backend: Backend,
-        new: NewObject<'_>,
-        data_key: DataKey,
-        encrypted_data_keys: Vec<EncryptedDataKey>,
-        message_id: [u8; 32],
-    ) -> Result<Self> {
-        let mut auth_only = EncryptionContext::new();
-        auth_only.insert(BUCKET_CONTEXT_KEY.to_string(), new.bucket.to_string());
-        let _ = bucket_context(new.context, new.bucket)?;
-        let (key, commitment) = ObjectKey::derive(new.suite, data_key.as_bytes(), &message_id, backend)?;
-        let mut envelope = Envelope {
-            suite: new.suite,
-            flags: new.flags,
-            frame_length: new.frame_length,
-            part_frames: new.part_frames,
-            message_id,
-            encryption_context: new.context.clone(),
-            encrypted_data_keys,
-            commitment,
-            tag: [0; TAG_LEN],
-        };
-        envelope.tag = key.header_tag(&envelope.header_aad(new.key, &auth_only)?)?;
-        Ok(Self { envelope, key: Arc::new(key), data_key, auth_only })
-    }
-
-    /// Opens the envelope of `bucket`/`key`: unwraps the data key, checks
-    /// the commitment (before anything else uses the key) and the header
-    /// tag. `reproduced` is the context the caller expects.
-    pub async fn open(
-        cmm: &dyn MaterialsManager,
-        backend: Backend,
-        envelope: Envelope,
-        bucket: &str,
-        key: &str,
-        reproduced: &EncryptionContext,
-        max_encrypted_data_keys: Option<usize>,
-    ) -> Result<Self> {
-        if let Some(limit) = max_encrypted_data_keys
-            && envelope.encrypted_data_keys.len() > limit
-        {
-            return Err(Error::TooManyEncryptedDataKeys { found: envelope.encrypted_data_keys.len(), limit });
-        }
-        let reproduced = bucket_context(reproduced, bucket)?;
-        let materials = cmm
-            .decrypt_materials(DecryptRequest {
-                suite: MATERIALS_SUITE,
-                commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
-                encrypted_data_keys: &envelope.encrypted_data_keys,
-                encryption_context: &envelope.encryption_context,
-                reproduced_context: &reproduced,
-            })
-            .await
-            .map_err(|e| match e {
-                Error::NoDecryptableKey(mut d) => {
-                    d.message_keys = envelope.encrypted_data_keys.iter().map(|k| k.describe()).collect();
-                    Error::NoDecryptableKey(d)
-                }
-                other => other,
-            })?;
-        let data_key = materials.data_key.clone().ok_or(Error::NoDecryptableKey(Default::default()))?;
-        let (okey, commitment) = ObjectKey::derive(envelope.suite, data_key.as_bytes(), &envelope.message_id, backend)?;
-        if !bool::from(commitment.ct_eq(&envelope.commitment)) {
-            return Err(Error::CommitmentMismatch);
-        }
-        let auth_only = context::filter(&materials.encryption_context, &materials.required_context_keys);
-        okey.check_header_tag(&envelope.header_aad(key, &auth_only)?, &envelope.tag)?;
-        Ok(Self { envelope, key: Arc::new(okey), data_key, auth_only })
-    }
-
-    /// The envelope for the same body stored under another key of the
-    /// same bucket (copy or rename): only the header tag changes.
-    pub fn rebind_key(&self, new_key: &str) -> Result<Envelope> {
-        let mut e = self.envelope.clone();
-        e.tag = self.key.header_tag(&e.header_aad(new_key, &self.auth_only)?)?;
-        Ok(e)
-    }
-
-    /// The envelope for the same body stored in another bucket: the data
-    /// key is wrapped again for the new bucket's context (same data key,
-    /// same message id, so the body is unchanged), then tagged for the new
-    /// key.
-    pub async fn rebind_bucket(&self, cmm: &dyn MaterialsManager, new_bucket: &str, new_key: &str) -> Result<Envelope> {
-        let ctx = bucket_context(&self.envelope.encryption_context, new_bucket)?;
-        let materials = cmm
-            .rewrap(
-                EncryptionRequest {
-                    encryption_context: ctx,
-                    required_context_keys: vec![BUCKET_CONTEXT_KEY.to_string()],
-                    suite: Some(MATERIALS_SUITE),
-                    commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
-                    plaintext_length: None,
-                },
-                self.data_key.clone(),
-            )
-            .await?;
-        let auth_only = context::filter(&materials.encryption_context, &materials.required_context_keys);
-        let mut e = self.envelope.clone();
-        e.encrypted_data_keys = materials.encrypted_data_keys;
-        e.tag = self.key.header_tag(&e.header_aad(new_key, &auth_only)?)?;
-        Ok(e)
     }
 }

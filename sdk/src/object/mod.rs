@@ -16,9 +16,11 @@ pub mod encrypt;
 pub mod envelope;
 pub mod frame;
 pub mod layout;
+pub mod seal;
 
 pub use decrypt::{FrameDecryptor, FramePosition};
 pub use encrypt::PartEncryptor;
-pub use envelope::{Envelope, NewObject, ObjectSuite, SealedObject};
+pub use envelope::{Envelope, ObjectSuite};
 pub use frame::ObjectKey;
 pub use layout::{ByteRange, FrameSpan, ciphertext_len, frames_for_range, plaintext_len};
+pub use seal::{NewObject, SealedObject};

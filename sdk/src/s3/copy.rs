@@ -8,7 +8,7 @@ use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::plaintext_len;
 use crate::s3::get::HeadObjectOutput;
-use crate::s3::put::ObjectHeaders;
+use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, SIDECAR_PREFIX, check_metadata_size, s3_error};
 use crate::s3ec::metadata::{INSTRUCTION_SUFFIX, is_s3ec_key};
 

@@ -11,10 +11,11 @@ use crate::object::{
     ByteRange, Envelope, FrameDecryptor, FramePosition, SealedObject, frames_for_range, plaintext_len,
 };
 use crate::s3::body::ObjectBody;
-use crate::s3::put::ObjectHeaders;
+use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, s3_error};
-use crate::s3ec::content::{self, open_key};
+use crate::s3ec::content;
 use crate::s3ec::metadata::{ContentMetadata, is_s3ec_key};
+use crate::s3ec::seal::open_key;
 
 /// Conditions on a read, as the `If-*` headers of S3.
 #[derive(Debug, Clone, Default)]

@@ -38,7 +38,7 @@ use crate::suite::CommitmentPolicy;
 /// The standard headers of an `aws-sdk-s3` response, with `metadata`.
 macro_rules! headers {
     ($resp:expr, $metadata:expr) => {
-        $crate::s3::put::ObjectHeaders {
+        $crate::s3::write::ObjectHeaders {
             content_type: $resp.content_type.clone(),
             cache_control: $resp.cache_control.clone(),
             content_disposition: $resp.content_disposition.clone(),
@@ -69,6 +69,7 @@ mod multipart;
 mod put;
 mod s3ec;
 mod sidecar;
+mod write;
 
 pub use body::{Body, ObjectBody};
 pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
@@ -76,8 +77,9 @@ pub use get::{Conditions, GetObject, GetObjectOutput, HeadObject, HeadObjectOutp
 pub use multipart::{
     CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput,
 };
-pub use put::{ObjectHeaders, PutObject, PutObjectOutput};
+pub use put::PutObject;
 pub use sidecar::{SIDECAR_PREFIX, SIDECAR_REF_KEY};
+pub use write::{ObjectHeaders, PutObjectOutput};
 
 /// S3's limit on user-defined metadata: keys and values, in bytes.
 pub const MAX_USER_METADATA: usize = 2048;

@@ -5,19 +5,17 @@ use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as S3Part};
-use tokio::io::AsyncReadExt;
 use tokio::task::JoinSet;
 
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
-use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART, NewObject};
+use crate::object::NewObject;
+use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART};
 use crate::object::{Envelope, PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
-use crate::s3::put::{ObjectHeaders, put_sealed};
+use crate::s3::put::put_sealed;
+use crate::s3::write::{MIN_PART, ObjectHeaders, read_part};
 use crate::s3::{Client, s3_error};
-
-/// S3's smallest part other than the last.
-pub(crate) const MIN_PART: u64 = 5 * 1024 * 1024;
 
 /// Builder of a multipart upload. See [`Client::create_multipart_upload`].
 #[derive(Debug)]
@@ -595,11 +593,4 @@ impl Upload {
 
 fn number_of_parts(len: u64, part: u64) -> u32 {
     u32::try_from(len.div_ceil(part).max(1)).unwrap_or(u32::MAX)
-}
-
-/// Reads up to `size` bytes (fewer only at the end of the stream).
-pub(crate) async fn read_part(reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin), size: u64) -> Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(usize::MAX).min(64 << 20));
-    reader.take(size).read_to_end(&mut buf).await?;
-    Ok(buf)
 }

@@ -1,33 +1,16 @@
 //! Single-request uploads.
 
-use std::collections::HashMap;
-
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::context::EncryptionContext;
-use crate::error::{Error, Result};
-use crate::object::envelope::{FLAG_END_MARKED, NewObject};
+use crate::error::Result;
+use crate::object::NewObject;
+use crate::object::envelope::FLAG_END_MARKED;
 use crate::object::{PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
 use crate::s3::s3ec::put_s3ec;
-use crate::s3::{Client, WriteFormat, s3_error};
-
-/// Standard object headers kept alongside the encrypted body.
-#[derive(Debug, Clone, Default)]
-pub struct ObjectHeaders {
-    /// `Content-Type`.
-    pub content_type: Option<String>,
-    /// `Cache-Control`.
-    pub cache_control: Option<String>,
-    /// `Content-Disposition`.
-    pub content_disposition: Option<String>,
-    /// `Content-Encoding`.
-    pub content_encoding: Option<String>,
-    /// `Content-Language`.
-    pub content_language: Option<String>,
-    /// User metadata (`x-amz-meta-*`, without the prefix).
-    pub metadata: HashMap<String, String>,
-}
+use crate::s3::write::{ObjectHeaders, PutObjectOutput, send_put};
+use crate::s3::{Client, WriteFormat};
 
 /// Builder of a single-request upload. See [`Client::put_object`].
 #[derive(Debug)]
@@ -39,19 +22,6 @@ pub struct PutObject {
     content_length: Option<u64>,
     context: EncryptionContext,
     headers: ObjectHeaders,
-}
-
-/// Result of an upload.
-#[derive(Debug, Clone)]
-pub struct PutObjectOutput {
-    /// The ETag the store gave the ciphertext.
-    pub e_tag: Option<String>,
-    /// Version id, on versioned buckets.
-    pub version_id: Option<String>,
-    /// Plaintext bytes stored.
-    pub plaintext_length: u64,
-    /// Ciphertext bytes stored.
-    pub ciphertext_length: u64,
 }
 
 impl PutObject {
@@ -185,34 +155,4 @@ pub(crate) async fn put_sealed(
     let c_len = ciphertext_len(len, u64::from(f));
     let stream = ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len));
     send_put(client, bucket, key, headers, metadata, stream, len, c_len).await
-}
-
-/// Sends one PutObject of `stored` bytes of ciphertext from `body` (the
-/// encryption of `plaintext` bytes), with `metadata` and `headers`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn send_put(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    headers: &ObjectHeaders,
-    metadata: HashMap<String, String>,
-    body: ByteStream,
-    plaintext: u64,
-    stored: u64,
-) -> Result<PutObjectOutput> {
-    let request = client
-        .shared
-        .s3_upload
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_length(i64::try_from(stored).map_err(|_| Error::InvalidParameter("object too large".into()))?)
-        .set_metadata(Some(metadata));
-    let out = with_headers!(request, headers).body(body).send().await.map_err(|e| s3_error("PutObject", e))?;
-    Ok(PutObjectOutput {
-        e_tag: out.e_tag,
-        version_id: out.version_id,
-        plaintext_length: plaintext,
-        ciphertext_length: stored,
-    })
 }

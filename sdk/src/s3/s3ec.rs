@@ -13,11 +13,11 @@ use crate::context::EncryptionContext;
 use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::s3::body::{Body, channel_body};
-use crate::s3::multipart::{MIN_PART, read_part};
-use crate::s3::put::{ObjectHeaders, PutObjectOutput, send_put};
+use crate::s3::write::{MIN_PART, read_part};
+use crate::s3::write::{ObjectHeaders, PutObjectOutput, send_put};
 use crate::s3::{Client, check_metadata_size, s3_error};
-use crate::s3ec::content::new_v3_object;
 use crate::s3ec::metadata::{self, ContentMetadata, Detection, INSTRUCTION_FILE, INSTRUCTION_SUFFIX};
+use crate::s3ec::seal::new_v3_object;
 
 /// Instruction files are small JSON documents; anything larger is refused.
 const MAX_INSTRUCTION_FILE: usize = 64 * 1024;

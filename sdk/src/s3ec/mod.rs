@@ -27,6 +27,7 @@
 
 pub mod content;
 pub mod metadata;
+pub mod seal;
 pub mod suite;
 pub mod wrap;
 
