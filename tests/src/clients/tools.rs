@@ -166,25 +166,24 @@ impl Clients {
     /// Runs a prepared command (see [`Clients::python`]) in this
     /// directory; fails on a non-zero exit with its output.
     pub fn run_command(&self, cmd: &mut Command) -> Result<Ran> {
-        let ran = run_with_timeout(cmd, &self.dir, TOOL_TIMEOUT)?;
-        ensure!(
-            ran.status.success(),
-            "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-            ran.status,
-            ran.stdout.trim_end(),
-            ran.stderr.trim_end()
-        );
-        Ok(ran)
+        let what = format!("{cmd:?}");
+        self.run_checked(cmd, &what)
     }
 
     /// Runs `tool` with `args`; fails on a non-zero exit with its output.
     pub fn run(&self, tool: Tool, args: &[&str]) -> Result<Ran> {
         let mut cmd = self.command(tool)?;
         cmd.args(args);
-        let ran = run_with_timeout(&mut cmd, &self.dir, TOOL_TIMEOUT)?;
+        self.run_checked(&mut cmd, &format!("{tool:?} {args:?}"))
+    }
+
+    /// Runs `cmd` in this directory; fails on a non-zero exit with its
+    /// output, naming the command `what`.
+    fn run_checked(&self, cmd: &mut Command, what: &str) -> Result<Ran> {
+        let ran = run_with_timeout(cmd, &self.dir, TOOL_TIMEOUT)?;
         ensure!(
             ran.status.success(),
-            "{tool:?} {args:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
             ran.status,
             ran.stdout.trim_end(),
             ran.stderr.trim_end()
