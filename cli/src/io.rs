@@ -9,7 +9,7 @@ use std::pin::Pin;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
-use crate::fail::{CliResult, Failure};
+use crate::fail::{self, CliResult, Failure, Phase};
 
 /// Bytes moved per read and buffered per write.
 pub const BUF: usize = 1024 * 1024;
@@ -121,10 +121,31 @@ pub async fn read_prefix<T>(
 }
 
 /// Why [`read_prefix`] failed.
+#[derive(Debug)]
 pub enum PrefixError {
     Io(std::io::Error),
     Sdk(s3seal::Error),
     TooBig(usize),
+}
+
+/// Copies `reader` to `writer`, telling read failures (classified as
+/// `phase` errors: a decrypting reader reports verification failures)
+/// from write failures.
+pub async fn pump<R, W>(reader: &mut R, writer: &mut W, input: &str, output: &str, phase: Phase) -> CliResult<u64>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf).await.map_err(|e| fail::stream(e, &format!("cannot read {input}"), phase))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        writer.write_all(&buf[..n]).await.map_err(|e| fail::stream(e, &format!("cannot write {output}"), phase))?;
+        total += n as u64;
+    }
 }
 
 /// Where the output goes.

@@ -3,21 +3,24 @@
 //!
 //! The CLI holds no cryptography: everything that touches keys or
 //! ciphertext is done by the `s3seal` SDK.
+//!
+//! Modules depend one way: this file runs [`commands`], the commands use
+//! the shared helpers ([`fail`], [`header`], [`io`], [`keys`], [`values`]),
+//! and no helper uses a command.
 
-mod args;
-mod crypt;
+mod commands;
 mod fail;
-mod inspect;
+mod header;
 mod io;
-mod keygen;
-mod proxy;
+mod keys;
+mod values;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command};
-use crate::fail::{CliResult, Code, Failure};
+use crate::commands::Cli;
+use crate::fail::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,32 +28,13 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(Failure::io("cannot start the async runtime", e)),
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(commands::run(cli));
     // A blocking read of stdin may still be waiting for input that never
     // comes (after a failure or Ctrl-C): do not wait for it.
     runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => report(f),
-    }
-}
-
-async fn run(cli: Cli) -> CliResult<()> {
-    match cli.command {
-        Command::Encrypt(a) => interruptible(crypt::encrypt(a)).await,
-        Command::Decrypt(a) => interruptible(crypt::decrypt(a)).await,
-        Command::Keygen(a) => keygen::keygen(a),
-        Command::Inspect(a) => inspect::inspect(a).await,
-        Command::Proxy(a) => proxy::proxy(*a).await,
-    }
-}
-
-/// Runs `work`, or stops it on Ctrl-C (dropping it deletes any temporary
-/// output file).
-async fn interruptible(work: impl Future<Output = CliResult<()>>) -> CliResult<()> {
-    tokio::select! {
-        r = work => r,
-        _ = tokio::signal::ctrl_c() => Err(Failure::new(Code::Interrupted, anyhow::anyhow!("interrupted; no output file was written"))),
     }
 }
 

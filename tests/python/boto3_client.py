@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """boto3 (default settings, default checksum behaviour) against the s3seal proxy.
 
-Run by tests/tests/proxy_clients_boto3.rs with the venv's Python and an
+Run by tests/tests/proxy_clients.rs with the venv's Python and an
 environment built from nothing. Does what an unmodified boto3 program does
 and reports what it saw as one JSON object on stdout; the Rust test decides
 what is right.

@@ -11,6 +11,7 @@ use s3seal_proxy::config::{PartialCache, PartialTls, PartialUpstream};
 use s3seal_proxy::{Error, Server};
 
 use crate::fail::{CliResult, Code, Failure};
+use crate::values::parse_key_spec;
 
 pub const PROXY_HELP: &str = "\
 With no upstream configured, the proxy stores objects (ciphertext only) in a local
@@ -110,13 +111,6 @@ pub struct ProxyArgs {
     /// Print the effective settings (secrets hidden) and exit.
     #[arg(long)]
     pub print_config: bool,
-}
-
-fn parse_key_spec(s: &str) -> Result<KeySpec, String> {
-    s.parse().map_err(|e| match e {
-        s3seal::Error::InvalidParameter(m) | s3seal::Error::InvalidKey(m) => m,
-        other => other.to_string(),
-    })
 }
 
 impl ProxyArgs {

@@ -2,12 +2,43 @@
 //! file with mode 0600.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use base64::Engine;
+use clap::{Args, ValueEnum};
 use zeroize::Zeroizing;
 
-use crate::args::{KeyKind, KeygenArgs};
 use crate::fail::{self, CliResult, Failure, Phase};
+
+pub const EXAMPLES: &str = "\
+EXAMPLES:
+  s3seal keygen aes -o prod.key              # 256-bit key, base64 text, mode 0600
+  s3seal keygen aes --bits 128 -o small.key
+  s3seal encrypt -i f -o f.enc --key aes:acme:prod:prod.key
+
+The file holds the key as base64 text; `--key aes:...` reads raw or base64 key files.
+
+EXIT STATUS:
+  0 success; 2 usage error (including an existing output file); 3 I/O error";
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyKind {
+    /// A raw AES wrapping key (for `--key aes:NAMESPACE:NAME:PATH`).
+    Aes,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The kind of key.
+    #[arg(value_enum)]
+    pub kind: KeyKind,
+    /// Key size in bits.
+    #[arg(long, default_value = "256", value_parser = ["128", "192", "256"])]
+    pub bits: String,
+    /// The key file to create (refused if it exists).
+    #[arg(short, long, value_name = "FILE", required = true)]
+    pub output: PathBuf,
+}
 
 pub fn keygen(args: KeygenArgs) -> CliResult<()> {
     let KeyKind::Aes = args.kind;

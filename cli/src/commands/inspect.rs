@@ -1,17 +1,37 @@
 //! `s3seal inspect`: prints a message header as stored, without keys.
 
+use std::path::PathBuf;
+
+use clap::Args;
 use s3seal::AlgorithmSuite;
-use s3seal::keyring::kms::PROVIDER_ID as KMS_PROVIDER;
-use s3seal::keyring::raw_aes::key_name_of;
-use s3seal::materials::EncryptedDataKey;
 use s3seal::message::{ContentType, Header, ParseLimits};
 use s3seal::suite::{Kdf, SignatureAlgorithm};
 use serde_json::json;
 
-use crate::args::InspectArgs;
-use crate::crypt::read_header;
 use crate::fail::{CliResult, Failure};
+use crate::header::{EdkView, read_header};
 use crate::io::Input;
+
+pub const EXAMPLES: &str = "\
+EXAMPLES:
+  s3seal inspect db.dump.enc
+  s3seal inspect --json db.dump.enc | jq '.encrypted_data_keys[].key_name'
+  aws s3 cp s3://bucket/obj.enc - | s3seal inspect
+
+Nothing is verified: the header is shown as stored, without keys.
+
+EXIT STATUS:
+  0 success; 1 not a well-formed message; 3 I/O error";
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The message: a file, or - for stdin (the default).
+    #[arg(value_name = "FILE|-")]
+    pub input: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub async fn inspect(args: InspectArgs) -> CliResult<()> {
     let mut input = Input::open(args.input.as_deref()).await?;
@@ -31,7 +51,7 @@ pub async fn inspect(args: InspectArgs) -> CliResult<()> {
 }
 
 /// What a suite is, in words.
-pub fn describe_suite(suite: AlgorithmSuite) -> String {
+fn describe_suite(suite: AlgorithmSuite) -> String {
     let mut parts = vec![format!("AES-{}-GCM", suite.data_key_len() * 8)];
     parts.push(
         match suite.kdf() {
@@ -52,34 +72,6 @@ pub fn describe_suite(suite: AlgorithmSuite) -> String {
         .to_string(),
     );
     parts.join(", ")
-}
-
-struct EdkView {
-    provider: String,
-    key_name: String,
-    /// The key spec a user would write to decrypt it (without the key file).
-    spec: String,
-    wrapped_len: usize,
-}
-
-fn view(edk: &EncryptedDataKey) -> EdkView {
-    let provider = String::from_utf8_lossy(&edk.provider_id).into_owned();
-    let (key_name, spec) = if provider == KMS_PROVIDER {
-        let arn = String::from_utf8_lossy(&edk.provider_info).into_owned();
-        (arn.clone(), format!("kms:{arn}"))
-    } else if let Some(name) = key_name_of(&edk.provider_info) {
-        let name = String::from_utf8_lossy(name).into_owned();
-        (name.clone(), format!("aes:{provider}:{name}"))
-    } else {
-        let name = String::from_utf8_lossy(&edk.provider_info).into_owned();
-        (name.clone(), format!("rsa:{provider}:{name}"))
-    };
-    EdkView { provider, key_name, spec, wrapped_len: edk.ciphertext.len() }
-}
-
-/// The key spec (without key file) that names the key of `edk`.
-pub fn edk_spec(edk: &EncryptedDataKey) -> String {
-    view(edk).spec
 }
 
 fn content_type(h: &Header) -> &'static str {
@@ -113,7 +105,7 @@ fn to_text(h: &Header) -> String {
     }
     let _ = writeln!(s, "encrypted data keys:    {}", h.encrypted_data_keys.len());
     for edk in &h.encrypted_data_keys {
-        let v = view(edk);
+        let v = EdkView::of(edk);
         let _ = writeln!(
             s,
             "  {}  (provider {:?}, key {:?}, {} wrapped bytes)",
@@ -129,7 +121,7 @@ fn to_json(h: &Header) -> serde_json::Value {
         .encrypted_data_keys
         .iter()
         .map(|edk| {
-            let v = view(edk);
+            let v = EdkView::of(edk);
             json!({
                 "provider_id": v.provider,
                 "key_name": v.key_name,
