@@ -106,26 +106,9 @@ pub(super) async fn serve_clients(
     http.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    break;
-                }
-            }
-            accepted = listener.accept() => match accepted {
-                Ok((socket, _peer)) => {
-                    connections.spawn(accept_one(socket, acceptor.clone(), http.clone(), service.clone(), graceful.watcher()));
-                }
-                Err(e) => {
-                    // Such as too many open files: keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
+    let serve = |socket| accept_one(socket, acceptor.clone(), http.clone(), service.clone(), graceful.watcher());
+    // On errors such as too many open files: keep serving.
+    accept_until_stopped(&listener, &mut stop, &mut connections, "accept failed", serve).await;
     drop(listener);
     let open = connections.len();
     tracing::info!(open_connections = open, "stopped accepting connections; draining");
@@ -142,6 +125,33 @@ pub(super) async fn serve_clients(
 pub(super) async fn serve_admin(listener: TcpListener, admin: Admin, mut stop: watch::Receiver<bool>) {
     let admin = Arc::new(admin);
     let mut connections = JoinSet::new();
+    let serve = |socket| {
+        let admin = admin.clone();
+        async move {
+            let service = hyper::service::service_fn(move |req| {
+                let admin = admin.clone();
+                async move { admin.handle(req).await }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
+        }
+    };
+    accept_until_stopped(&listener, &mut stop, &mut connections, "admin accept failed", serve).await;
+    connections.shutdown().await;
+}
+
+/// Accepts connections until `stop` is set (or its sender is gone), each
+/// served by a task of `connections` that `serve` makes. A failed accept
+/// is logged as `failed` and serving goes on.
+async fn accept_until_stopped<F, Fut>(
+    listener: &TcpListener,
+    stop: &mut watch::Receiver<bool>,
+    connections: &mut JoinSet<()>,
+    failed: &'static str,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     loop {
         tokio::select! {
             changed = stop.changed() => {
@@ -150,25 +160,15 @@ pub(super) async fn serve_admin(listener: TcpListener, admin: Admin, mut stop: w
                 }
             }
             accepted = listener.accept() => match accepted {
-                Ok((socket, _)) => {
-                    let admin = admin.clone();
-                    connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let admin = admin.clone();
-                            async move { admin.handle(req).await }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(socket), service)
-                            .await;
-                    });
+                Ok((socket, _peer)) => {
+                    connections.spawn(serve(socket));
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
+                    tracing::warn!(error = %e, "{failed}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    connections.shutdown().await;
 }

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use s3seal::keyspec::KeySpec;
-
-use crate::config::{ClientCredential, DEFAULT_REGION, Settings, UpstreamSettings};
+use super::info::KeysAndClients;
+use crate::config::{DEFAULT_REGION, Settings, UpstreamSettings};
 use crate::embedded::Embedded;
 use crate::error::{Error, Result};
 
@@ -16,11 +15,7 @@ pub(super) struct Prepared {
     pub(super) s3: aws_sdk_s3::Client,
     pub(super) upstream: String,
     pub(super) embedded: Option<Embedded>,
-    pub(super) clients: Vec<ClientCredential>,
-    pub(super) generated_clients: bool,
-    pub(super) stored_clients: bool,
-    pub(super) keys: Vec<KeySpec>,
-    pub(super) generated_key: bool,
+    pub(super) access: KeysAndClients,
     /// The embedded upstream's data directory (absolute), if embedded.
     pub(super) data_dir: Option<PathBuf>,
 }
@@ -52,11 +47,7 @@ async fn prepare_embedded(settings: &Settings) -> Result<Prepared> {
         s3: embedded.client(),
         upstream: format!("embedded s3s-fs over {} (ciphertext on disk)", embedded.root().display()),
         embedded: Some(embedded),
-        clients,
-        generated_clients,
-        stored_clients,
-        keys,
-        generated_key,
+        access: KeysAndClients { clients, generated_clients, stored_clients, keys, generated_key },
         data_dir: Some(absolute(&settings.data_dir)),
     })
 }
@@ -72,11 +63,13 @@ async fn prepare_external(settings: &Settings, u: &UpstreamSettings) -> Result<P
         s3: upstream_client(u).await?,
         upstream: u.endpoint.clone().unwrap_or_else(|| "AWS S3".into()),
         embedded: None,
-        clients: settings.clients.clone(),
-        generated_clients: false,
-        stored_clients: false,
-        keys: settings.keys.clone(),
-        generated_key: false,
+        access: KeysAndClients {
+            clients: settings.clients.clone(),
+            generated_clients: false,
+            stored_clients: false,
+            keys: settings.keys.clone(),
+            generated_key: false,
+        },
         data_dir: None,
     })
 }
