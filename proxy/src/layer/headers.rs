@@ -84,3 +84,15 @@ fn timestamp(t: Option<Timestamp>) -> S3Result<Option<aws_sdk_s3::primitives::Da
 pub(super) fn timestamp_out(t: Option<aws_sdk_s3::primitives::DateTime>) -> S3Result<Option<Timestamp>> {
     t.map(s3s_aws::conv::try_from_aws).transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_is_not_a_content_encoding() {
+        assert_eq!(content_encoding(Some("aws-chunked".into())), None);
+        assert_eq!(content_encoding(Some("gzip,aws-chunked".into())), Some("gzip".into()));
+        assert_eq!(content_encoding(Some("gzip".into())), Some("gzip".into()));
+    }
+}
