@@ -1,0 +1,25 @@
+//! The defaults and fixed values of the settings.
+
+use std::time::Duration;
+
+/// Where clients connect unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+/// Where `/metrics` and `/health` are served unless told otherwise.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9001";
+/// The directory of the embedded upstream unless told otherwise.
+pub const DEFAULT_DATA_DIR: &str = "s3seal-data";
+/// The region used to sign upstream requests when no setting and no AWS
+/// configuration names one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Plaintext bytes per frame unless told otherwise.
+pub const DEFAULT_FRAME_LENGTH: u32 = 64 * 1024;
+/// The largest frame length accepted.
+pub const MAX_FRAME_LENGTH: u32 = 1024 * 1024;
+/// How long a graceful shutdown waits for open requests.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The value of [`PartialUpstream::endpoint`](super::PartialUpstream::endpoint) that means "AWS S3 itself,
+/// with the SDK's endpoint resolution".
+pub const AWS_ENDPOINT: &str = "aws";
+/// The value of [`PartialSettings::admin_listen`](super::PartialSettings::admin_listen) that turns the admin
+/// listener off.
+pub const OFF: &str = "off";

@@ -1,0 +1,83 @@
+//! The settings the server runs with, resolved and checked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use s3seal::CommitmentPolicy;
+use s3seal::cache::CacheLimits;
+use s3seal::keyspec::KeySpec;
+use s3seal::object::ObjectSuite;
+
+use super::credentials::{ClientCredential, Secret};
+
+/// TLS on the client listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The certificate chain, PEM (leaf first).
+    pub cert: PathBuf,
+    /// The private key, PEM.
+    pub key: PathBuf,
+}
+
+/// Credentials given in the settings for the upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticCredentials {
+    /// The access key id.
+    pub access_key: String,
+    /// The secret access key.
+    pub secret_key: Secret,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Secret>,
+}
+
+/// An external upstream store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// The endpoint URL; `None` for AWS S3 with the SDK's endpoint resolution.
+    pub endpoint: Option<String>,
+    /// The signing region; `None` to take it from the AWS configuration
+    /// (or [`DEFAULT_REGION`](super::DEFAULT_REGION)).
+    pub region: Option<String>,
+    /// Path-style addressing.
+    pub path_style: bool,
+    /// Object bodies go out as `UNSIGNED-PAYLOAD` (plain `http://` only; see
+    /// [`PartialUpstream::sign_payload`](super::PartialUpstream::sign_payload)).
+    pub unsigned_payloads: bool,
+    /// Extra CA certificates (PEM) trusted for the upstream.
+    pub ca_bundle: Option<PathBuf>,
+    /// Given credentials; `None` for the standard AWS credential chain.
+    pub credentials: Option<StaticCredentials>,
+}
+
+/// The settings the server runs with (see [`PartialSettings::resolve`](super::PartialSettings::resolve)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The client listener.
+    pub listen: SocketAddr,
+    /// The admin listener; `None` when off.
+    pub admin_listen: Option<SocketAddr>,
+    /// Domains for virtual-host addressing by clients (path-style always works).
+    pub domains: Vec<String>,
+    /// TLS on the client listener; `None` for plain HTTP.
+    pub tls: Option<TlsSettings>,
+    /// The upstream; `None` for the embedded one over [`Settings::data_dir`].
+    pub upstream: Option<UpstreamSettings>,
+    /// The credentials clients sign with; empty means generated (embedded
+    /// upstream only).
+    pub clients: Vec<ClientCredential>,
+    /// The keys; empty means a generated key file (embedded upstream only).
+    pub keys: Vec<KeySpec>,
+    /// The embedded upstream's directory (unused with an external upstream).
+    pub data_dir: PathBuf,
+    /// Plaintext bytes per frame of new objects.
+    pub frame_length: u32,
+    /// The frame cipher of new objects.
+    pub suite: ObjectSuite,
+    /// Data-key cache limits.
+    pub cache: CacheLimits,
+    /// How long a graceful shutdown waits for open requests.
+    pub shutdown_timeout: Duration,
+    /// Which Amazon S3 Encryption Client objects are read.
+    pub commitment_policy: CommitmentPolicy,
+}

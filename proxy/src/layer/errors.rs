@@ -1,0 +1,122 @@
+//! SDK errors mapped to the S3 errors clients see.
+
+use s3s::{S3Error, S3ErrorCode, s3_error};
+use s3seal::{Error, KmsErrorKind};
+
+fn custom(code: &'static str, status: http::StatusCode, message: String) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    e.set_status_code(status);
+    e
+}
+
+/// Maps an SDK error to the S3 error a client should see.
+pub(super) fn map_err(e: Error) -> S3Error {
+    use http::StatusCode as S;
+    match e {
+        Error::S3 { status, code, message, operation } => {
+            // An upstream answer without an S3 error code (a transport
+            // failure, an unparsable body) is logged here and not echoed:
+            // its text can hold upstream headers and ids.
+            // A 4xx keeps its status and gets a code that says so (a HEAD
+            // answer has no body, hence no code).
+            let (code_str, message) = match (code, status) {
+                (Some(c), _) => (c, message),
+                (None, Some(s @ 400..=499)) => {
+                    tracing::warn!(operation, status = s, %message, "upstream refused the request");
+                    let code = match s {
+                        403 => "AccessDenied",
+                        404 => "NotFound",
+                        412 => "PreconditionFailed",
+                        _ => "InvalidRequest",
+                    };
+                    (code.to_string(), format!("the upstream store refused {operation} (HTTP {s})"))
+                }
+                (None, _) => {
+                    tracing::warn!(operation, %message, "upstream request failed");
+                    ("ServiceUnavailable".to_string(), format!("the upstream store failed to answer {operation}"))
+                }
+            };
+            let mut err = S3Error::with_message(code_str.parse().unwrap_or(S3ErrorCode::InternalError), message);
+            match status.and_then(|s| S::from_u16(s).ok()) {
+                Some(s) => err.set_status_code(s),
+                None => err.set_status_code(S::SERVICE_UNAVAILABLE),
+            }
+            err
+        }
+        Error::InvalidRange { length } => {
+            let mut err = s3_error!(InvalidRange, "The requested range is not satisfiable (object size {length})");
+            err.set_status_code(S::RANGE_NOT_SATISFIABLE);
+            err
+        }
+        Error::NotEncrypted { bucket, key } => custom(
+            "S3SealNotEncrypted",
+            S::FORBIDDEN,
+            format!("s3://{bucket}/{key} was not written through s3seal; the proxy does not serve unencrypted objects"),
+        ),
+        Error::Kms { operation, kind, message } => kms_error(operation, kind, &message),
+        Error::NoDecryptableKey(d) => custom("S3SealNoKey", S::FORBIDDEN, d.to_string()),
+        Error::InvalidParameter(m) => s3_error!(InvalidRequest, "{m}"),
+        Error::EncryptionContext(m) => s3_error!(InvalidRequest, "encryption context: {m}"),
+        Error::Io(io) => custom("S3SealUpstreamError", S::BAD_GATEWAY, format!("I/O error: {io}")),
+        other if other.is_verification_failure() => custom(
+            "S3SealIntegrityError",
+            S::INTERNAL_SERVER_ERROR,
+            format!("the stored object failed verification and was not served: {other}"),
+        ),
+        other => s3_error!(InternalError, "{other}"),
+    }
+}
+
+/// A failed KMS call, by its class: a refusal that will not pass on retry is
+/// a 4xx (clients do not retry it), an outage or throttling a 503 (they do).
+fn kms_error(operation: &str, kind: KmsErrorKind, message: &str) -> S3Error {
+    use http::StatusCode as S;
+    let text = format!("AWS KMS {operation} failed: {message}");
+    match kind {
+        KmsErrorKind::AccessDenied => custom("AccessDenied", S::FORBIDDEN, text),
+        KmsErrorKind::NotFound => custom("KMS.NotFoundException", S::BAD_REQUEST, text),
+        KmsErrorKind::Disabled => custom("KMS.DisabledException", S::BAD_REQUEST, text),
+        KmsErrorKind::InvalidCiphertext => custom("S3SealNoKey", S::FORBIDDEN, text),
+        KmsErrorKind::Throttled => {
+            let mut e = S3Error::with_message(S3ErrorCode::SlowDown, text);
+            e.set_status_code(S::SERVICE_UNAVAILABLE);
+            e
+        }
+        KmsErrorKind::Unavailable => custom("S3SealKeyServiceUnavailable", S::SERVICE_UNAVAILABLE, text),
+        _ => custom("S3SealKeyServiceError", S::INTERNAL_SERVER_ERROR, text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Permanent KMS refusals are 4xx (not retried), outages 503 (retried).
+    #[test]
+    fn kms_failures_keep_their_class() {
+        let cases = [
+            (KmsErrorKind::AccessDenied, 403, "AccessDenied"),
+            (KmsErrorKind::NotFound, 400, "KMS.NotFoundException"),
+            (KmsErrorKind::Disabled, 400, "KMS.DisabledException"),
+            (KmsErrorKind::InvalidCiphertext, 403, "S3SealNoKey"),
+            (KmsErrorKind::Throttled, 503, "SlowDown"),
+            (KmsErrorKind::Unavailable, 503, "S3SealKeyServiceUnavailable"),
+            (KmsErrorKind::Other, 500, "S3SealKeyServiceError"),
+        ];
+        for (kind, status, code) in cases {
+            let e = map_err(Error::Kms { operation: "GenerateDataKey", kind, message: "m".into() });
+            assert_eq!(e.status_code().map(|s| s.as_u16()), Some(status), "{kind:?}");
+            assert_eq!(e.code().as_str(), code, "{kind:?}");
+            assert!(e.message().is_some_and(|m| m.contains("GenerateDataKey")), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_4xx_without_code_keeps_its_status() {
+        let e = map_err(Error::S3 { operation: "HeadObject", status: Some(400), code: None, message: "x".into() });
+        assert_eq!(e.status_code(), Some(http::StatusCode::BAD_REQUEST));
+        assert_eq!(e.code().as_str(), "InvalidRequest");
+        let e = map_err(Error::S3 { operation: "GetObject", status: None, code: None, message: "x".into() });
+        assert_eq!(e.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    }
+}

@@ -1,0 +1,157 @@
+//! Multipart uploads, stateless: the upload id handed to clients carries
+//! the upstream upload id and the object's envelope, so any proxy instance
+//! can take any part.
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3seal::s3::{Body, CompletedPart as SealedPart, MultipartUpload};
+use s3seal::{EncryptionContext, Error};
+
+use super::errors::map_err;
+use super::etag::{etag_out, multipart_etag, written_version};
+use super::headers::GivesObjectHeaders;
+use super::request_body::{Expected, VerifyingReader, body_length, body_result};
+use super::service::EncryptingS3;
+use super::upload_id::{decode_upload_id, encode_upload_id};
+
+pub(super) async fn create_multipart_upload(
+    s3: &EncryptingS3,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let mut input = req.input;
+    if input.sse_customer_key.is_some() {
+        return Err(s3_error!(NotImplemented, "SSE-C is not supported through s3seal"));
+    }
+    let headers = input.take_object_headers();
+    let up = s3
+        .client
+        .create_multipart_upload()
+        .bucket(&input.bucket)
+        .key(&input.key)
+        .headers(headers)
+        .send()
+        .await
+        .map_err(map_err)?;
+    let output = CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(encode_upload_id(up.upload_id(), up.envelope())?),
+        ..Default::default()
+    };
+    Ok(S3Response::new(output))
+}
+
+pub(super) async fn upload_part(
+    s3: &EncryptingS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let S3Request { input, headers, trailing_headers, .. } = req;
+    let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let part = u32::try_from(input.part_number)
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+    let len = body_length(input.content_length, &headers)?
+        .ok_or_else(|| s3_error!(MissingContentLength, "UploadPart needs the part's length"))?;
+    let expected = Expected::from_request(&headers, &input)?;
+    let (reader, outcome) = VerifyingReader::new(input.body, Some(len), expected, trailing_headers);
+    let result = up.upload_part(part, Body::from_reader(reader), len).await;
+    let (_, digests, bytes) = body_result(&outcome, result)?;
+    s3.metrics.add_bytes_in(bytes);
+    let output = UploadPartOutput { e_tag: Some(ETag::Strong(digests.md5_hex())), ..Default::default() };
+    Ok(S3Response::new(output))
+}
+
+pub(super) async fn complete_multipart_upload(
+    s3: &EncryptingS3,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let input = req.input;
+    let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let requested: Vec<(u32, String)> = input
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let n = p.part_number.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| s3_error!(InvalidPart))?;
+            Ok((n, p.e_tag.map(|e| e.value().to_string()).unwrap_or_default()))
+        })
+        .collect::<S3Result<_>>()?;
+    if requested.is_empty() {
+        return Err(s3_error!(MalformedXML, "You must specify at least one part"));
+    }
+    if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order."));
+    }
+    let stored = up.stored_parts().await.map_err(map_err)?;
+    let mut parts = Vec::with_capacity(requested.len());
+    for (n, _) in &requested {
+        let s = stored
+            .iter()
+            .find(|s| s.part_number == *n)
+            .ok_or_else(|| s3_error!(InvalidPart, "Part {n} was not uploaded"))?;
+        parts.push(SealedPart { part_number: *n, e_tag: s.e_tag.clone(), plaintext_length: s.plaintext_length });
+    }
+    let out = up.complete(parts).await.map_err(|e| match e {
+        Error::InvalidParameter(m) => s3_error!(InvalidPart, "{m}"),
+        other => map_err(other),
+    })?;
+    let md5s: Vec<String> = requested.into_iter().map(|(_, e)| e).collect();
+    let output = CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        e_tag: multipart_etag(&md5s).map(ETag::Strong).or_else(|| etag_out(out.e_tag.as_deref())),
+        version_id: written_version(out.version_id),
+        ..Default::default()
+    };
+    Ok(S3Response::new(output))
+}
+
+pub(super) async fn list_parts(
+    s3: &EncryptingS3,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let input = req.input;
+    let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let mut stored = up.stored_parts().await.map_err(map_err)?;
+    // S3 lists parts in ascending part number; not every upstream does.
+    stored.sort_by_key(|p| p.part_number);
+    let parts = stored
+        .into_iter()
+        .map(|p| Part {
+            part_number: i32::try_from(p.part_number).ok(),
+            size: i64::try_from(p.plaintext_length).ok(),
+            e_tag: p.e_tag.as_deref().map(|e| ETag::Strong(e.trim_matches('"').to_string())),
+            ..Default::default()
+        })
+        .collect();
+    let output = ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        parts: Some(parts),
+        is_truncated: Some(false),
+        ..Default::default()
+    };
+    Ok(S3Response::new(output))
+}
+
+pub(super) async fn abort_multipart_upload(
+    s3: &EncryptingS3,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let mut req = req;
+    if let Ok((upstream, _)) = decode_upload_id(&req.input.upload_id) {
+        req.input.upload_id = upstream;
+    }
+    s3.forward.abort_multipart_upload(req).await
+}
+
+/// The upload a client's upload id names, resumed.
+async fn resume(s3: &EncryptingS3, bucket: &str, key: &str, upload_id: &str) -> S3Result<MultipartUpload> {
+    let (upstream, envelope) = decode_upload_id(upload_id)?;
+    MultipartUpload::resume(&s3.client, bucket, key, upstream, envelope, &EncryptionContext::new())
+        .await
+        .map_err(map_err)
+}
