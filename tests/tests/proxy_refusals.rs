@@ -12,7 +12,9 @@
 //!   by part number) gets an S3 error and never reaches the upstream;
 //! * a browser POST upload (form with a signed policy) is either refused
 //!   the same way or stored encrypted (s3s passes it to the layer's
-//!   PutObject): never plaintext.
+//!   PutObject): never plaintext;
+//! * a KMS key that does not exist (a permanent fault) is a 400 naming KMS,
+//!   not a 503 that clients would retry, and nothing is stored.
 
 use std::time::{Duration, SystemTime};
 
@@ -329,4 +331,32 @@ impl Setup {
     async fn proxy_stop(mut self) {
         self.proxy.stop().expect("graceful stop");
     }
+}
+
+/// A permanent KMS refusal (here: the configured key does not exist on a
+/// real moto KMS) reaches the client as a 4xx with the KMS error, not as a
+/// 503 that every S3 client retries; nothing reaches the store.
+#[tokio::test]
+async fn a_missing_kms_key_is_a_client_error_not_an_outage() -> Result<()> {
+    let dir = tempfile::Builder::new().prefix("proxy-kms-missing-").tempdir()?;
+    let upstream = Upstream::moto_with_missing_key()?;
+    let proxy = ProxyProcess::start(&upstream, dir.path(), &ProxyOptions::default())?;
+    let client = proxy.sdk_client();
+    client.create_bucket().bucket(BUCKET).send().await.context("create bucket")?;
+    let err = client
+        .put_object()
+        .bucket(BUCKET)
+        .key("k")
+        .body(ByteStream::from(b"never stored".to_vec()))
+        .send()
+        .await
+        .expect_err("PutObject under a missing KMS key must fail");
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    println!("missing KMS key: HTTP {status:?}, {:?}: {:?}", err.code(), err.message());
+    ensure!(status == Some(400), "status {status:?}, expected 400: {err:?}\n{}", proxy.log());
+    ensure!(err.code() == Some("KMS.NotFoundException"), "code {:?}: {err:?}", err.code());
+    ensure!(err.message().is_some_and(|m| m.contains("GenerateDataKey")), "{:?}", err.message());
+    let listed = upstream.direct_client().list_objects_v2().bucket(BUCKET).send().await?;
+    ensure!(listed.key_count().unwrap_or(0) == 0, "something was stored: {:?}", listed.contents());
+    Ok(())
 }

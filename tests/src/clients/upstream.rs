@@ -39,6 +39,15 @@ impl Upstream {
         Ok(Self::Moto { server, key_arn })
     }
 
+    /// Starts moto and names a KMS key that does not exist on it (for
+    /// tests of what a refused key looks like).
+    pub fn moto_with_missing_key() -> Result<Self> {
+        let server = MotoServer::start()?;
+        let key_arn =
+            format!("arn:aws:kms:{REGION}:{}:key/00000000-0000-4000-8000-000000000000", crate::moto::MOTO_ACCOUNT);
+        Ok(Self::Moto { server, key_arn })
+    }
+
     /// Starts the upstream named `s3fs` or `moto`.
     pub async fn start(name: &str) -> Result<Self> {
         match name {
