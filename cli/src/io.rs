@@ -69,6 +69,8 @@ impl Input {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style.progress_chars("=> "));
+        // Drawn at once, not only on the first read's update.
+        bar.tick();
         let reader = std::mem::replace(&mut self.reader, Box::pin(tokio::io::empty()));
         self.reader = Box::pin(bar.wrap_async_read(reader));
         self.progress = Some(bar);

@@ -299,7 +299,10 @@ async fn message_and_byte_limits_count_exactly() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn max_age_limit_counts_exactly() -> Result<()> {
     let fx = Fixture::start().await?;
-    let max_age = Duration::from_secs(2);
+    // Long enough that a round of requests fits in one key's life on a
+    // loaded 2-core machine (each round is checked below), short enough to
+    // wait out three times.
+    let max_age = Duration::from_secs(6);
     let pause = max_age + Duration::from_millis(300);
     let limits = CacheLimits::default().with_max_age(max_age);
     let per_round = 24;
@@ -322,11 +325,15 @@ async fn max_age_limit_counts_exactly() -> Result<()> {
 
     // The reader, same limits: one Decrypt per data key ...
     let (reader, _, reader_calls) = fx.client(limits)?;
+    let t = Instant::now();
     let envelopes = get_many(&reader, BUCKET_A, 0..3 * per_round).await?;
     assert_eq!(group_sizes(&envelopes)?, [per_round; 3]);
     assert_eq!(reader_calls.get(DECRYPT), 3, "{:?}", reader_calls.snapshot());
     // ... still fresh right after ...
     get_many(&reader, BUCKET_A, 0..per_round).await?;
+    let took = t.elapsed();
+    // Precondition of the exact count: the first key is still in its life.
+    ensure!(took < max_age, "the reads took {took:?}, longer than max_age {max_age:?}: too slow to count");
     assert_eq!(reader_calls.get(DECRYPT), 3, "{:?}", reader_calls.snapshot());
     // ... and one more once the entry expired.
     tokio::time::sleep(pause).await;
