@@ -36,6 +36,8 @@ use crate::s3ec::{self, ContentSuite, WrapAlgorithm, WrappedKey};
 /// );
 /// # Ok(()) }
 /// ```
+///
+/// [`KmsDiscoveryKeyring`]: super::KmsDiscoveryKeyring
 #[derive(Clone)]
 pub struct KmsKeyring {
     key_id: String,
