@@ -6,6 +6,7 @@ use s3s::S3Result;
 use s3s::dto::{
     CopyObjectInput, CreateMultipartUploadInput, ETagCondition, Metadata, PutObjectInput, Range, Timestamp,
 };
+use s3seal::object::ByteRange;
 use s3seal::s3::ObjectHeaders;
 
 use super::etag::condition_in;
@@ -69,11 +70,12 @@ fn user_metadata(m: Option<Metadata>) -> std::collections::HashMap<String, Strin
     m.map(|m| m.into_iter().collect()).unwrap_or_default()
 }
 
-pub(super) fn range_header(r: &Range) -> String {
-    match r {
-        Range::Int { first, last: Some(last) } => format!("bytes={first}-{last}"),
-        Range::Int { first, last: None } => format!("bytes={first}-"),
-        Range::Suffix { length } => format!("bytes=-{length}"),
+/// The SDK's range for a client's (already parsed) `Range` header.
+pub(super) fn byte_range(r: &Range) -> ByteRange {
+    match *r {
+        Range::Int { first, last: Some(last) } => ByteRange::FromTo(first, last),
+        Range::Int { first, last: None } => ByteRange::From(first),
+        Range::Suffix { length } => ByteRange::Suffix(length),
     }
 }
 

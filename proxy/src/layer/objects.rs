@@ -11,7 +11,7 @@ use s3seal::s3::Body;
 
 use super::errors::map_err;
 use super::etag::{etag_out, written_version};
-use super::headers::{GivesObjectHeaders, conditions, range_header, timestamp_out};
+use super::headers::{GivesObjectHeaders, byte_range, conditions, timestamp_out};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::response_body::plaintext_blob;
 use super::service::EncryptingS3;
@@ -84,7 +84,7 @@ pub(super) async fn get_object(
     }
     let ranged = input.range.is_some();
     if let Some(r) = &input.range {
-        get = get.range(range_header(r));
+        get = get.byte_range(byte_range(r));
     }
     let out = get.send().await.map_err(map_err)?;
     let output = GetObjectOutput {
@@ -128,7 +128,7 @@ pub(super) async fn head_object(
     let mut content_length = i64::try_from(out.content_length).ok();
     let mut content_range = None;
     if let Some(r) = &input.range {
-        match s3seal::object::ByteRange::parse(&range_header(r)).ok().and_then(|b| b.resolve(out.content_length)) {
+        match byte_range(r).resolve(out.content_length) {
             Some((a, b)) => {
                 content_length = i64::try_from(b - a + 1).ok();
                 content_range = Some(format!("bytes {a}-{b}/{}", out.content_length));

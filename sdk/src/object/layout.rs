@@ -75,7 +75,7 @@ impl ByteRange {
             return None;
         }
         match self {
-            ByteRange::FromTo(a, b) if a < len => Some((a, b.min(len - 1))),
+            ByteRange::FromTo(a, b) if a < len && a <= b => Some((a, b.min(len - 1))),
             ByteRange::From(a) if a < len => Some((a, len - 1)),
             ByteRange::Suffix(n) if n > 0 => Some((len - n.min(len), len - 1)),
             _ => None,

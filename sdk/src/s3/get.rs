@@ -36,7 +36,7 @@ pub struct GetObject {
     client: Client,
     bucket: String,
     key: String,
-    range: Option<String>,
+    range: Option<Result<ByteRange>>,
     version_id: Option<String>,
     context: EncryptionContext,
     conditions: Conditions,
@@ -92,9 +92,16 @@ impl GetObject {
         self
     }
 
-    /// A plaintext range: `bytes=a-b`, `bytes=a-` or `bytes=-n`.
-    pub fn range(mut self, range: impl Into<String>) -> Self {
-        self.range = Some(range.into());
+    /// A plaintext range as in a `Range` header: `bytes=a-b`, `bytes=a-` or
+    /// `bytes=-n` (a malformed one fails the request when it is sent).
+    pub fn range(mut self, range: impl AsRef<str>) -> Self {
+        self.range = Some(ByteRange::parse(range.as_ref()));
+        self
+    }
+
+    /// A plaintext range, already parsed.
+    pub fn byte_range(mut self, range: ByteRange) -> Self {
+        self.range = Some(Ok(range));
         self
     }
 
@@ -120,7 +127,7 @@ impl GetObject {
     pub async fn send(self) -> Result<GetObjectOutput> {
         match self.range.clone() {
             None => self.whole().await,
-            Some(r) => self.ranged(ByteRange::parse(&r)?).await,
+            Some(r) => self.ranged(r?).await,
         }
     }
 
