@@ -64,6 +64,18 @@ fn bucket_context(ctx: &EncryptionContext, bucket: &str) -> Result<EncryptionCon
     Ok(c)
 }
 
+/// What an object asks of the materials manager: a committing data key
+/// bound to `ctx`, whose bucket entry is authenticated but not stored.
+fn object_request(ctx: EncryptionContext, plaintext_length: Option<u64>) -> EncryptionRequest {
+    EncryptionRequest {
+        encryption_context: ctx,
+        required_context_keys: vec![BUCKET_CONTEXT_KEY.to_string()],
+        suite: Some(MATERIALS_SUITE),
+        commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
+        plaintext_length,
+    }
+}
+
 impl SealedObject {
     /// Obtains a data key for a new object and builds its envelope.
     pub async fn create(cmm: &dyn MaterialsManager, backend: Backend, new: NewObject<'_>) -> Result<Self> {
@@ -71,33 +83,12 @@ impl SealedObject {
             return Err(Error::InvalidParameter("frame length must be at least 1".into()));
         }
         let ctx = bucket_context(new.context, new.bucket)?;
-        let materials = cmm
-            .get_encryption_materials(EncryptionRequest {
-                encryption_context: ctx,
-                required_context_keys: vec![BUCKET_CONTEXT_KEY.to_string()],
-                suite: Some(MATERIALS_SUITE),
-                commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
-                plaintext_length: new.plaintext_length,
-            })
-            .await?;
+        let materials = cmm.get_encryption_materials(object_request(ctx, new.plaintext_length)).await?;
         let data_key = materials.data_key.clone().ok_or(Error::Crypto("materials without a data key"))?;
         let message_id = random::array::<32>()?;
-        let (key, commitment) = ObjectKey::derive(new.suite, data_key.as_bytes(), &message_id, backend)?;
         let (auth_only, stored): (EncryptionContext, EncryptionContext) =
             materials.encryption_context.into_iter().partition(|(k, _)| materials.required_context_keys.contains(k));
-        let mut envelope = Envelope {
-            suite: new.suite,
-            flags: new.flags,
-            frame_length: new.frame_length,
-            part_frames: new.part_frames,
-            message_id,
-            encryption_context: stored,
-            encrypted_data_keys: materials.encrypted_data_keys,
-            commitment,
-            tag: [0; TAG_LEN],
-        };
-        envelope.tag = key.header_tag(&envelope.header_aad(new.key, &auth_only)?)?;
-        Ok(Self { envelope, key: Arc::new(key), data_key, auth_only })
+        Self::seal(backend, &new, data_key, materials.encrypted_data_keys, message_id, stored, auth_only)
     }
 
     /// Builds an object from given materials and message id, with no
@@ -114,6 +105,21 @@ impl SealedObject {
         let mut auth_only = EncryptionContext::new();
         auth_only.insert(BUCKET_CONTEXT_KEY.to_string(), new.bucket.to_string());
         let _ = bucket_context(new.context, new.bucket)?;
+        Self::seal(backend, &new, data_key, encrypted_data_keys, message_id, new.context.clone(), auth_only)
+    }
+
+    /// Derives the object key and builds the tagged envelope: `stored` is
+    /// the context kept in the envelope, `auth_only` the context that is
+    /// authenticated but not stored (the bucket).
+    fn seal(
+        backend: Backend,
+        new: &NewObject<'_>,
+        data_key: DataKey,
+        encrypted_data_keys: Vec<EncryptedDataKey>,
+        message_id: [u8; 32],
+        stored: EncryptionContext,
+        auth_only: EncryptionContext,
+    ) -> Result<Self> {
         let (key, commitment) = ObjectKey::derive(new.suite, data_key.as_bytes(), &message_id, backend)?;
         let mut envelope = Envelope {
             suite: new.suite,
@@ -121,7 +127,7 @@ impl SealedObject {
             frame_length: new.frame_length,
             part_frames: new.part_frames,
             message_id,
-            encryption_context: new.context.clone(),
+            encryption_context: stored,
             encrypted_data_keys,
             commitment,
             tag: [0; TAG_LEN],
@@ -188,18 +194,7 @@ impl SealedObject {
     /// key.
     pub async fn rebind_bucket(&self, cmm: &dyn MaterialsManager, new_bucket: &str, new_key: &str) -> Result<Envelope> {
         let ctx = bucket_context(&self.envelope.encryption_context, new_bucket)?;
-        let materials = cmm
-            .rewrap(
-                EncryptionRequest {
-                    encryption_context: ctx,
-                    required_context_keys: vec![BUCKET_CONTEXT_KEY.to_string()],
-                    suite: Some(MATERIALS_SUITE),
-                    commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
-                    plaintext_length: None,
-                },
-                self.data_key.clone(),
-            )
-            .await?;
+        let materials = cmm.rewrap(object_request(ctx, None), self.data_key.clone()).await?;
         let auth_only = context::filter(&materials.encryption_context, &materials.required_context_keys);
         let mut e = self.envelope.clone();
         e.encrypted_data_keys = materials.encrypted_data_keys;
