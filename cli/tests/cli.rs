@@ -550,8 +550,12 @@ fn progress_bar_on_a_terminal_for_big_inputs_only() {
         }
     }
     let on_tty = |cmd: &str| {
+        // The terminal's type is part of the test's set-up, not taken from
+        // whoever runs it: without TERM (as under `env -i` in CI) a terminal
+        // counts as dumb and gets no progress bar.
         let out = Command::new("script")
             .args(["-qec", cmd, "/dev/null"])
+            .env("TERM", "xterm-256color")
             .current_dir(&d)
             .stdin(Stdio::null())
             .output()
