@@ -30,6 +30,7 @@ pub mod object;
 pub mod s3;
 pub mod s3ec;
 pub mod suite;
+pub mod tuning;
 
 pub use context::EncryptionContext;
 pub use crypto::aead::Backend;

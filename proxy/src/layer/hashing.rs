@@ -17,7 +17,7 @@ pub(super) const HASH_ASIDE_MIN: u64 = 1 << 20;
 /// Chunks go to the hashing thread in batches of at least this many bytes
 /// (fewer thread wake-ups), at most [`HASH_QUEUE`] batches queued: the
 /// memory it can hold back is bounded (chunks are shared, not copied).
-const HASH_BATCH: usize = 256 * 1024;
+const HASH_BATCH: usize = s3seal::tuning::IO_CHUNK;
 
 /// Batches queued for the hashing thread.
 const HASH_QUEUE: usize = 4;

@@ -25,7 +25,7 @@ impl<S: Stream + Unpin> Stream for SyncStream<S> {
 }
 
 pub(super) fn plaintext_blob(body: s3seal::s3::ObjectBody, metrics: Arc<Metrics>) -> StreamingBlob {
-    let stream =
-        ReaderStream::with_capacity(body, 256 * 1024).inspect_ok(move |b| metrics.add_bytes_out(b.len() as u64));
+    let stream = ReaderStream::with_capacity(body, s3seal::tuning::IO_CHUNK)
+        .inspect_ok(move |b| metrics.add_bytes_out(b.len() as u64));
     StreamingBlob::wrap(SyncStream(Mutex::new(Box::pin(stream))))
 }

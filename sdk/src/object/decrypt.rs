@@ -19,7 +19,7 @@ use crate::object::envelope::Envelope;
 use crate::object::frame::{END_OF_OBJECT, END_OF_PART, ObjectKey};
 
 /// Bytes an object reader should ideally read at a time.
-const READ_LEN: usize = 256 * 1024;
+const READ_LEN: usize = crate::tuning::IO_CHUNK;
 use crate::object::layout;
 
 /// Where a frame sits in the object's parts.

@@ -72,7 +72,7 @@ impl Body {
 }
 
 /// Chunk size of the ciphertext handed to the HTTP client.
-const SEND_CHUNK: usize = 256 * 1024;
+const SEND_CHUNK: usize = crate::tuning::IO_CHUNK;
 
 /// An HTTP body fed by an encrypting task, so encryption runs beside the
 /// upload. At most two chunks are queued: memory stays bounded.
@@ -147,7 +147,7 @@ pub(crate) fn encrypting_body(
 }
 
 /// Bytes read at a time from an unencrypted object.
-const PLAIN_CHUNK: usize = 256 * 1024;
+const PLAIN_CHUNK: usize = crate::tuning::IO_CHUNK;
 
 /// The plaintext of a downloaded object (or of a range of it), verified
 /// frame by frame as it streams.

@@ -23,7 +23,7 @@ use crate::s3ec::seal::new_v3_object;
 const MAX_INSTRUCTION_FILE: usize = 64 * 1024;
 /// S3's limit on a single PUT.
 const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = crate::tuning::IO_CHUNK;
 
 impl Client {
     /// The S3 Encryption Client content metadata of an object without an

@@ -75,7 +75,7 @@ impl std::fmt::Debug for Authenticated {
     }
 }
 
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = crate::tuning::IO_CHUNK;
 
 /// Reads a whole stored object (`stored_len` bytes: ciphertext then tag)
 /// from `body`, authenticating it as it arrives. Nothing is decrypted
