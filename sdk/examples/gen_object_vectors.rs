@@ -30,7 +30,7 @@ use s3seal::crypto::aead::{self, AeadAlgorithm, Backend};
 use s3seal::crypto::kdf;
 use s3seal::materials::{DataKey, EncryptedDataKey};
 use s3seal::object::envelope::{BUCKET_CONTEXT_KEY, FLAG_END_MARKED, FLAG_MULTIPART, METADATA_KEY};
-use s3seal::object::frame::{END_OF_OBJECT, END_OF_PART, frame_nonce};
+use s3seal::object::frame::{FrameFlags, frame_nonce};
 use s3seal::object::{NewObject, ObjectSuite, PartEncryptor, SealedObject, ciphertext_len};
 use serde::{Deserialize, Serialize};
 
@@ -356,12 +356,12 @@ fn build(spec: &Spec, backend: Backend, files: &mut BTreeMap<String, Vec<u8>>) -
         let mut at = start as u64;
         for index in 0..n {
             let last = index + 1 == n;
-            let flags = if last { END_OF_PART | if last_part && end_marked { END_OF_OBJECT } else { 0 } } else { 0 };
+            let flags = if last { FrameFlags::last_of_part(last_part && end_marked) } else { FrameFlags::NONE };
             let frame_pt = if last { len - index * f } else { f };
             frames.push(FrameInfo {
                 part: number,
                 index: index as u32,
-                flags,
+                flags: flags.bits(),
                 nonce_hex: hex::encode(frame_nonce(number, index as u32, flags)),
                 ciphertext_offset: at,
                 ciphertext_length: frame_pt + 16,

@@ -23,7 +23,7 @@ use s3seal::inplace::{FrameBuffer, InPlaceDecrypt};
 use s3seal::keyring::RawAesKeyring;
 use s3seal::materials::{DataKey, EncryptedDataKey};
 use s3seal::object::envelope::BUCKET_CONTEXT_KEY;
-use s3seal::object::frame::{END_OF_PART, ObjectKey};
+use s3seal::object::frame::{FrameFlags, ObjectKey};
 use s3seal::object::{Envelope, FrameDecryptor, FramePosition, NewObject, ObjectSuite, SealedObject};
 use s3seal::object::{frames_for_range, plaintext_len};
 
@@ -496,7 +496,7 @@ async fn truncation_at_part_boundaries() {
         let obj = v.open(case, v.envelope(case), Backend::default()).await.unwrap();
         for fr in &case.frames[..case.frames.len() - 1] {
             let cut = (fr.ciphertext_offset + fr.ciphertext_length) as usize;
-            let at_part_boundary = fr.flags & END_OF_PART != 0;
+            let at_part_boundary = fr.flags & FrameFlags::END_OF_PART.bits() != 0;
             for layout in [part_frames(case), None] {
                 let r = read_all(&obj, &body[..cut], layout);
                 if at_part_boundary && !marked {
@@ -524,7 +524,7 @@ async fn part_size_search_finds_part_one() {
         let verifies_in_part_one = |j: usize| {
             let fr = &case.frames[j];
             let unit = &body[fr.ciphertext_offset as usize..(fr.ciphertext_offset + fr.ciphertext_length) as usize];
-            [0, END_OF_PART, END_OF_PART | 2]
+            [FrameFlags::NONE, FrameFlags::END_OF_PART, FrameFlags::last_of_part(true)]
                 .iter()
                 .any(|&flags| key.open_frame_append(1, j as u32, flags, unit, &mut Vec::new()).is_ok())
         };

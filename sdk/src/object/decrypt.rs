@@ -16,7 +16,7 @@ use crate::crypto::aead::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::inplace::{InPlaceDecrypt, Step};
 use crate::object::envelope::Envelope;
-use crate::object::frame::{END_OF_OBJECT, END_OF_PART, ObjectKey};
+use crate::object::frame::{FrameFlags, ObjectKey};
 
 /// Bytes an object reader should ideally read at a time.
 const READ_LEN: usize = crate::tuning::IO_CHUNK;
@@ -69,7 +69,7 @@ pub struct FrameDecryptor {
 /// How the flags of the next frame are known.
 enum Flags {
     /// From its position.
-    Known { flags: u32, ends_part: bool },
+    Known(FrameFlags),
     /// Not known: the frame may or may not end its part.
     EitherEnd,
 }
@@ -158,12 +158,12 @@ impl FrameDecryptor {
     /// How the next frame's flags are known.
     fn flags(&self) -> Flags {
         if self.global == self.object_last {
-            Flags::Known { flags: END_OF_PART | if self.end_marked { END_OF_OBJECT } else { 0 }, ends_part: true }
+            Flags::Known(FrameFlags::last_of_part(self.end_marked))
         } else if !self.multipart {
-            Flags::Known { flags: 0, ends_part: false }
+            Flags::Known(FrameFlags::NONE)
         } else if let Some(k) = self.part_frames {
             let end = u64::from(self.next.index) + 1 == k;
-            Flags::Known { flags: if end { END_OF_PART } else { 0 }, ends_part: end }
+            Flags::Known(if end { FrameFlags::END_OF_PART } else { FrameFlags::NONE })
         } else {
             Flags::EitherEnd
         }
@@ -171,17 +171,17 @@ impl FrameDecryptor {
 
     /// Opens the next frame with `open(part, index, flags)`, which must
     /// leave the ciphertext intact when it fails, then moves past it.
-    fn open_with(&mut self, mut open: impl FnMut(&ObjectKey, u32, u32, u32) -> Result<()>) -> Result<()> {
+    fn open_with(&mut self, mut open: impl FnMut(&ObjectKey, u32, u32, FrameFlags) -> Result<()>) -> Result<()> {
         let (part, index) = (self.next.part, self.next.index);
         let ended_part = match self.flags() {
-            Flags::Known { flags, ends_part } => {
+            Flags::Known(flags) => {
                 open(&self.key, part, index, flags)?;
-                ends_part
+                flags.ends_part()
             }
-            Flags::EitherEnd => match open(&self.key, part, index, 0) {
+            Flags::EitherEnd => match open(&self.key, part, index, FrameFlags::NONE) {
                 Ok(()) => false,
                 Err(_) => {
-                    open(&self.key, part, index, END_OF_PART)?;
+                    open(&self.key, part, index, FrameFlags::END_OF_PART)?;
                     true
                 }
             },
@@ -206,7 +206,7 @@ impl FrameDecryptor {
             spare.clear();
             spare.extend_from_slice(unit);
             let r = self.open_with(|key, part, index, flags| {
-                if flags != 0 {
+                if flags != FrameFlags::NONE {
                     unit.copy_from_slice(&spare);
                 }
                 key.open_frame(part, index, flags, unit).map(|_| ())

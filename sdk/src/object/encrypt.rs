@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::object::frame::{END_OF_OBJECT, END_OF_PART, ObjectKey};
+use crate::object::frame::{FrameFlags, ObjectKey};
 
 /// Encrypts the frames of one part.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ impl PartEncryptor {
         })
     }
 
-    fn seal(&mut self, plaintext: &[u8], flags: u32, out: &mut Vec<u8>) -> Result<()> {
+    fn seal(&mut self, plaintext: &[u8], flags: FrameFlags, out: &mut Vec<u8>) -> Result<()> {
         self.key.seal_frame_append(self.part, self.index, flags, plaintext, out)?;
         self.sealed += plaintext.len() as u64;
         self.index =
@@ -80,7 +80,7 @@ impl PartEncryptor {
         while !input.is_empty() {
             if self.pending.len() == f && more_after(self, input.len()) {
                 let frame = std::mem::take(&mut self.pending);
-                let r = self.seal(&frame, 0, out);
+                let r = self.seal(&frame, FrameFlags::NONE, out);
                 self.pending = frame;
                 self.pending.clear();
                 r?;
@@ -88,7 +88,7 @@ impl PartEncryptor {
             if self.pending.is_empty() {
                 while input.len() >= f && more_after(self, input.len() - f) {
                     let (frame, rest) = input.split_at(f);
-                    self.seal(frame, 0, out)?;
+                    self.seal(frame, FrameFlags::NONE, out)?;
                     input = rest;
                 }
             }
@@ -116,7 +116,7 @@ impl PartEncryptor {
             )));
         }
         self.finished = true;
-        let flags = END_OF_PART | if self.end_of_object { END_OF_OBJECT } else { 0 };
+        let flags = FrameFlags::last_of_part(self.end_of_object);
         let pending = std::mem::take(&mut self.pending);
         self.seal(&pending, flags, out)
     }

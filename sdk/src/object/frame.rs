@@ -23,26 +23,50 @@ use crate::crypto::kdf;
 use crate::error::Result;
 use crate::object::envelope::ObjectSuite;
 
-/// Flag bit: the last frame of its part.
-pub const END_OF_PART: u32 = 1;
-/// Flag bit: the last frame of the object.
-pub const END_OF_OBJECT: u32 = 2;
+/// The flags of a frame: the last word of its nonce.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameFlags(u32);
+
+impl FrameFlags {
+    /// A frame inside its part.
+    pub const NONE: Self = Self(0);
+    /// Bit 0: the last frame of its part.
+    pub const END_OF_PART: Self = Self(1);
+    /// Bit 1: the last frame of the object (only in end-marked objects).
+    pub const END_OF_OBJECT: Self = Self(2);
+
+    /// The flags of a part's last frame; `end_of_object` when that part
+    /// also ends an end-marked object.
+    pub const fn last_of_part(end_of_object: bool) -> Self {
+        if end_of_object { Self(Self::END_OF_PART.0 | Self::END_OF_OBJECT.0) } else { Self::END_OF_PART }
+    }
+
+    /// True when the frame ends its part.
+    pub const fn ends_part(self) -> bool {
+        self.0 & Self::END_OF_PART.0 != 0
+    }
+
+    /// The word as it goes into the nonce.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+}
 
 const KEY_LABEL: &[u8] = b"s3seal object key v1";
 const COMMIT_LABEL: &[u8] = b"s3seal object commit v1";
 
 /// The nonce of a frame.
-pub fn frame_nonce(part: u32, index: u32, flags: u32) -> Nonce {
+pub fn frame_nonce(part: u32, index: u32, flags: FrameFlags) -> Nonce {
     let mut n = [0u8; 12];
     n[..4].copy_from_slice(&part.to_be_bytes());
     n[4..8].copy_from_slice(&index.to_be_bytes());
-    n[8..].copy_from_slice(&flags.to_be_bytes());
+    n[8..].copy_from_slice(&flags.bits().to_be_bytes());
     n
 }
 
 /// The nonce of the header tag.
 pub fn header_nonce() -> Nonce {
-    frame_nonce(u32::MAX, u32::MAX, 0)
+    frame_nonce(u32::MAX, u32::MAX, FrameFlags::NONE)
 }
 
 /// The key of one object, ready to seal and open its frames.
@@ -78,7 +102,7 @@ impl ObjectKey {
     }
 
     /// Seals one frame in place and returns its tag.
-    pub fn seal_frame(&self, part: u32, index: u32, flags: u32, buf: &mut [u8]) -> Result<Tag> {
+    pub fn seal_frame(&self, part: u32, index: u32, flags: FrameFlags, buf: &mut [u8]) -> Result<Tag> {
         self.key.seal_in_place(&frame_nonce(part, index, flags), &[], buf)
     }
 
@@ -87,7 +111,7 @@ impl ObjectKey {
         &self,
         part: u32,
         index: u32,
-        flags: u32,
+        flags: FrameFlags,
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
@@ -96,19 +120,26 @@ impl ObjectKey {
 
     /// Appends the plaintext of one frame (ciphertext || tag) to `out` if
     /// it authenticates at this position; leaves `out` unchanged otherwise.
-    pub fn open_frame_append(&self, part: u32, index: u32, flags: u32, frame: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    pub fn open_frame_append(
+        &self,
+        part: u32,
+        index: u32,
+        flags: FrameFlags,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         self.key.open_append(&frame_nonce(part, index, flags), &[], frame, out, "object frame")
     }
 
     /// Opens one frame (ciphertext || tag) into `out`, which must be exactly
     /// the ciphertext's length; on failure `out` is zeroed.
-    pub fn open_frame_to(&self, part: u32, index: u32, flags: u32, frame: &[u8], out: &mut [u8]) -> Result<()> {
+    pub fn open_frame_to(&self, part: u32, index: u32, flags: FrameFlags, frame: &[u8], out: &mut [u8]) -> Result<()> {
         self.key.open_to(&frame_nonce(part, index, flags), &[], frame, out, "object frame")
     }
 
     /// Opens one frame (ciphertext || tag) in place; on failure the whole
     /// buffer is zeroed.
-    pub fn open_frame<'a>(&self, part: u32, index: u32, flags: u32, buf: &'a mut [u8]) -> Result<&'a mut [u8]> {
+    pub fn open_frame<'a>(&self, part: u32, index: u32, flags: FrameFlags, buf: &'a mut [u8]) -> Result<&'a mut [u8]> {
         self.key.open_in_place(&frame_nonce(part, index, flags), &[], buf, "object frame")
     }
 

@@ -5,7 +5,7 @@ use aws_sdk_s3::primitives::DateTime;
 use crate::context::EncryptionContext;
 use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
-use crate::object::frame::END_OF_PART;
+use crate::object::frame::FrameFlags;
 use crate::object::layout::{FRAME_OVERHEAD, frame_count};
 use crate::object::{
     ByteRange, Envelope, FrameDecryptor, FramePosition, SealedObject, frames_for_range, plaintext_len,
@@ -381,11 +381,11 @@ impl Client {
             let bytes = resp.body.collect().await.map_err(Error::io_other)?.into_bytes();
             let idx = u32::try_from(j).map_err(|_| Error::malformed("frame index out of range"))?;
             let mut scratch = Vec::new();
-            let end_flags = END_OF_PART | if j + 1 == frames && sealed.envelope.is_end_marked() { 2 } else { 0 };
+            let end_flags = FrameFlags::last_of_part(j + 1 == frames && sealed.envelope.is_end_marked());
             if sealed.key.open_frame_append(1, idx, end_flags, &bytes, &mut scratch).is_ok() {
                 return Ok::<_, Error>(Some(true));
             }
-            if j + 1 < frames && sealed.key.open_frame_append(1, idx, 0, &bytes, &mut scratch).is_ok() {
+            if j + 1 < frames && sealed.key.open_frame_append(1, idx, FrameFlags::NONE, &bytes, &mut scratch).is_ok() {
                 return Ok(Some(false));
             }
             Ok(None)
