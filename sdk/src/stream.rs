@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use crate::client::{Client, EncryptOptions};
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
-use crate::inplace::FrameBuffer;
+use crate::inplace::{PlaintextStream, poll_async, read_blocking};
 use crate::message::{BodyDecryptor, Header, MessageEncryptor, ParseLimits};
 
 /// Bytes read from the inner reader at a time.
@@ -92,10 +92,7 @@ impl<W: Write> Write for EncryptingWriter<W> {
 pub struct DecryptingReader<R: Read> {
     inner: R,
     header: Header,
-    dec: BodyDecryptor,
-    frames: FrameBuffer,
-    done: bool,
-    failed: bool,
+    plaintext: PlaintextStream<BodyDecryptor>,
 }
 
 impl<R: Read> DecryptingReader<R> {
@@ -115,73 +112,18 @@ impl<R: Read> DecryptingReader<R> {
             }
         };
         let dec = futures_executor::block_on(client.body_decryptor(&header, reproduced))?;
-        let mut frames = FrameBuffer::new();
-        frames.push(&rest);
-        Ok(Self { inner, header, dec, frames, done: false, failed: false })
+        Ok(Self { inner, header, plaintext: PlaintextStream::whole(dec, &rest) })
     }
 
     /// The verified header.
     pub fn header(&self) -> &Header {
         &self.header
     }
-
-    /// Reads more ciphertext into the buffer; at the end of the input,
-    /// checks that the message is complete.
-    fn fill(&mut self) -> Result<()> {
-        let want = self.frames.want(self.dec.preferred_read_len());
-        let space = self.frames.space(want);
-        let n = loop {
-            match self.inner.read(space) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if n == 0 {
-            self.done = true;
-            end_of_input(&mut self.dec, &self.frames)
-        } else {
-            self.frames.filled(n);
-            Ok(())
-        }
-    }
-
-    fn read_plaintext(&mut self, buf: &mut [u8]) -> Result<usize> {
-        loop {
-            let n = self.frames.read_to(&mut self.dec, buf)?;
-            if n > 0 || self.done {
-                return Ok(n);
-            }
-            self.fill()?;
-        }
-    }
-}
-
-/// At the end of the input: fails unless the message is complete and no
-/// bytes are left over.
-fn end_of_input(dec: &mut BodyDecryptor, frames: &FrameBuffer) -> Result<()> {
-    let pending = frames.pending();
-    if !pending.is_empty() {
-        // An incomplete unit: the byte decryptor buffers it and reports
-        // what is missing (or that the message had already ended).
-        dec.update(pending, &mut Vec::new())?;
-    }
-    dec.finish()
 }
 
 impl<R: Read> Read for DecryptingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.failed {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "decryption already failed"));
-        }
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        self.read_plaintext(buf).map_err(|e| {
-            self.failed = true;
-            self.frames.clear();
-            e.into()
-        })
+        read_blocking(&mut self.plaintext, &mut self.inner, buf)
     }
 }
 
@@ -261,10 +203,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncEncryptingWriter<W> {
 pub struct AsyncDecryptingReader<R> {
     inner: R,
     header: Header,
-    dec: BodyDecryptor,
-    frames: FrameBuffer,
-    done: bool,
-    failed: bool,
+    plaintext: PlaintextStream<BodyDecryptor>,
 }
 
 impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
@@ -283,76 +222,18 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
             }
         };
         let dec = client.body_decryptor(&header, reproduced).await?;
-        let mut frames = FrameBuffer::new();
-        frames.push(&rest);
-        Ok(Self { inner, header, dec, frames, done: false, failed: false })
+        Ok(Self { inner, header, plaintext: PlaintextStream::whole(dec, &rest) })
     }
 
     /// The verified header.
     pub fn header(&self) -> &Header {
         &self.header
     }
-
-    /// Reads more ciphertext into the buffer; at the end of the input,
-    /// checks that the message is complete.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let want = self.frames.want(self.dec.preferred_read_len());
-        let mut rb = ReadBuf::new(self.frames.space(want));
-        ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        Poll::Ready(if n == 0 {
-            self.done = true;
-            end_of_input(&mut self.dec, &self.frames)
-        } else {
-            self.frames.filled(n);
-            Ok(())
-        })
-    }
-
-    fn poll_plaintext(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<Result<()>> {
-        loop {
-            // Plaintext goes straight into the caller's buffer where it is
-            // already initialized; else it is copied out of ours.
-            let n = {
-                let start = buf.filled().len();
-                let out = &mut buf.initialized_mut()[start..];
-                self.frames.read_to(&mut self.dec, out)?
-            };
-            if n > 0 {
-                buf.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            let ready = self.frames.plaintext();
-            if !ready.is_empty() {
-                let n = ready.len().min(buf.remaining());
-                buf.put_slice(&ready[..n]);
-                self.frames.consume(n);
-                return Poll::Ready(Ok(()));
-            }
-            if self.done {
-                return Poll::Ready(Ok(()));
-            }
-            ready!(self.poll_fill(cx))?;
-        }
-    }
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for AsyncDecryptingReader<R> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.failed {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "decryption already failed")));
-        }
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        match ready!(this.poll_plaintext(cx, buf)) {
-            Ok(()) => Poll::Ready(Ok(())),
-            Err(e) => {
-                this.failed = true;
-                this.frames.clear();
-                Poll::Ready(Err(e.into()))
-            }
-        }
+        poll_async(&mut this.plaintext, Pin::new(&mut this.inner), cx, buf)
     }
 }

@@ -429,4 +429,12 @@ impl InPlaceDecrypt for BodyDecryptor {
     fn preferred_read_len(&self) -> usize {
         BodyDecryptor::preferred_read_len(self)
     }
+    fn finish_input(&mut self, pending: &[u8]) -> Result<()> {
+        if !pending.is_empty() {
+            // An incomplete unit: the byte decryptor buffers it and reports
+            // what is missing (or that the stream had already ended).
+            self.update(pending, &mut Vec::new())?;
+        }
+        self.finish()
+    }
 }

@@ -286,4 +286,12 @@ impl InPlaceDecrypt for FrameDecryptor {
         let unit = self.frame + TAG_LEN;
         unit * (READ_LEN / unit).max(1)
     }
+    fn finish_input(&mut self, pending: &[u8]) -> Result<()> {
+        if !pending.is_empty() {
+            // An incomplete unit: the byte decryptor buffers it and reports
+            // what is missing (or that the stream had already ended).
+            self.update(pending, &mut Vec::new())?;
+        }
+        self.finish()
+    }
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::inplace::{FrameBuffer, InPlaceDecrypt};
+use crate::inplace::{InPlaceDecrypt, PlaintextStream, Step, poll_async};
 use crate::object::{FrameDecryptor, PartEncryptor};
 
 /// A plaintext source for an upload.
@@ -157,54 +157,30 @@ const PLAIN_CHUNK: usize = crate::tuning::IO_CHUNK;
 /// in the initialized part of it, else in place, and then copied out.
 pub struct ObjectBody {
     inner: Pin<Box<dyn AsyncRead + Send>>,
-    dec: Option<FrameDecryptor>,
-    frames: FrameBuffer,
-    /// Unencrypted objects: bytes read and not yet handed out.
-    chunk: Vec<u8>,
-    chunk_pos: usize,
-    chunk_len: usize,
-    skip: u64,
-    remaining: u64,
-    done: bool,
-    failed: bool,
+    plaintext: PlaintextStream<ObjectDecryptor>,
 }
 
 impl std::fmt::Debug for ObjectBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectBody")
-            .field("remaining", &self.remaining)
-            .field("encrypted", &self.dec.is_some())
+            .field("remaining", &self.plaintext.remaining())
+            .field("encrypted", &matches!(self.plaintext.decryptor(), ObjectDecryptor::Sealed(_)))
             .finish()
     }
 }
 
 impl ObjectBody {
     pub(crate) fn decrypting(inner: Pin<Box<dyn AsyncRead + Send>>, dec: FrameDecryptor, skip: u64, len: u64) -> Self {
-        Self::new(inner, Some(dec), skip, len)
+        Self { inner, plaintext: PlaintextStream::span(ObjectDecryptor::Sealed(dec), skip, len) }
     }
 
     pub(crate) fn plain(inner: Pin<Box<dyn AsyncRead + Send>>, len: u64) -> Self {
-        Self::new(inner, None, 0, len)
-    }
-
-    fn new(inner: Pin<Box<dyn AsyncRead + Send>>, dec: Option<FrameDecryptor>, skip: u64, len: u64) -> Self {
-        Self {
-            inner,
-            dec,
-            frames: FrameBuffer::new(),
-            chunk: Vec::new(),
-            chunk_pos: 0,
-            chunk_len: 0,
-            skip,
-            remaining: len,
-            done: false,
-            failed: false,
-        }
+        Self { inner, plaintext: PlaintextStream::span(ObjectDecryptor::Unsealed { left: len }, 0, len) }
     }
 
     /// Reads the whole body into memory.
     pub async fn collect(mut self) -> Result<Vec<u8>> {
-        let mut v = Vec::with_capacity(usize::try_from(self.remaining).unwrap_or(0).min(64 << 20));
+        let mut v = Vec::with_capacity(usize::try_from(self.plaintext.remaining()).unwrap_or(0).min(64 << 20));
         self.read_to_end(&mut v).await.map_err(|e| match e.into_inner() {
             Some(inner) => match inner.downcast::<Error>() {
                 Ok(err) => *err,
@@ -214,123 +190,58 @@ impl ObjectBody {
         })?;
         Ok(v)
     }
-
-    /// Unencrypted objects: hands out what was read, else reads more.
-    fn poll_plain(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        loop {
-            if self.chunk_pos < self.chunk_len {
-                let n = (self.chunk_len - self.chunk_pos).min(buf.remaining()).min(clamp(self.remaining));
-                buf.put_slice(&self.chunk[self.chunk_pos..self.chunk_pos + n]);
-                self.chunk_pos += n;
-                self.remaining -= n as u64;
-                if self.remaining == 0 {
-                    self.chunk_pos = self.chunk_len;
-                }
-                return Poll::Ready(Ok(()));
-            }
-            if self.done {
-                return Poll::Ready(Ok(()));
-            }
-            if self.chunk.is_empty() {
-                self.chunk.resize(PLAIN_CHUNK, 0);
-            }
-            let mut rb = ReadBuf::new(&mut self.chunk);
-            ready!(self.inner.as_mut().poll_read(cx, &mut rb))?;
-            let n = rb.filled().len();
-            (self.chunk_pos, self.chunk_len) = (0, n);
-            if n == 0 {
-                self.done = true;
-                if self.remaining > 0 {
-                    return Poll::Ready(Err(invalid(Error::Truncated("the object ended early"))));
-                }
-            }
-        }
-    }
-
-    /// Encrypted objects: hands out verified plaintext of the requested
-    /// range, reading and opening frames as needed; plaintext before the
-    /// range or past its end is verified, then dropped.
-    fn poll_decrypted(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let Some(dec) = self.dec.as_mut() else { return Poll::Ready(Err(invalid(Error::Crypto("no decryptor")))) };
-        loop {
-            if self.skip > 0 || self.remaining == 0 {
-                self.frames.open(dec).map_err(invalid)?;
-                let ready = self.frames.plaintext().len();
-                if ready > 0 {
-                    let drop = if self.skip > 0 { ready.min(clamp(self.skip)) } else { ready };
-                    self.frames.consume(drop);
-                    self.skip = self.skip.saturating_sub(drop as u64);
-                    continue;
-                }
-            } else {
-                let start = buf.filled().len();
-                let room = (buf.initialized().len() - start).min(clamp(self.remaining));
-                let n = self.frames.read_to(dec, &mut buf.initialized_mut()[start..start + room]).map_err(invalid)?;
-                if n > 0 {
-                    buf.advance(n);
-                    self.remaining -= n as u64;
-                    return Poll::Ready(Ok(()));
-                }
-                let ready = self.frames.plaintext();
-                if !ready.is_empty() {
-                    let n = ready.len().min(buf.remaining()).min(clamp(self.remaining));
-                    buf.put_slice(&ready[..n]);
-                    self.frames.consume(n);
-                    self.remaining -= n as u64;
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            if self.done {
-                return Poll::Ready(Ok(()));
-            }
-            let want = self.frames.want(dec.preferred_read_len());
-            let mut rb = ReadBuf::new(self.frames.space(want));
-            ready!(self.inner.as_mut().poll_read(cx, &mut rb))?;
-            let n = rb.filled().len();
-            if n == 0 {
-                self.done = true;
-                let pending = self.frames.pending();
-                if !pending.is_empty() {
-                    // An incomplete frame (or one too many): the byte
-                    // decryptor reports which.
-                    dec.update(pending, &mut Vec::new()).map_err(invalid)?;
-                }
-                dec.finish().map_err(invalid)?;
-            } else {
-                self.frames.filled(n);
-            }
-        }
-    }
-}
-
-/// A decryption error as an I/O error (inner I/O errors pass unchanged).
-fn invalid(e: Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
-/// `n` as a `usize`, saturating.
-fn clamp(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl AsyncRead for ObjectBody {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.failed {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "object decryption already failed")));
+        poll_async(&mut this.plaintext, this.inner.as_mut(), cx, buf)
+    }
+}
+
+/// What opens an object's bytes: its frames, or nothing at all for an
+/// object stored without encryption.
+#[derive(Debug)]
+enum ObjectDecryptor {
+    Sealed(FrameDecryptor),
+    /// An unencrypted object with `left` bytes still to come.
+    Unsealed {
+        left: u64,
+    },
+}
+
+impl InPlaceDecrypt for ObjectDecryptor {
+    fn open_next(&mut self, input: &mut [u8], out: &mut [u8]) -> Result<Step> {
+        let left = match self {
+            Self::Sealed(dec) => return dec.open_next(input, out),
+            Self::Unsealed { left } => left,
+        };
+        let n = input.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+        if n == 0 {
+            return Err(Error::malformed("more bytes than the object's length"));
         }
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        let r = if this.dec.is_some() { this.poll_decrypted(cx, buf) } else { this.poll_plain(cx, buf) };
-        match ready!(r) {
-            Ok(()) => Poll::Ready(Ok(())),
-            Err(e) => {
-                this.failed = true;
-                this.frames.clear();
-                this.chunk_pos = this.chunk_len;
-                Poll::Ready(Err(e))
+        *left -= n as u64;
+        Ok(match out.get_mut(..n) {
+            Some(dest) => {
+                dest.copy_from_slice(&input[..n]);
+                Step::Written { consumed: n, len: n }
             }
+            None => Step::Opened { consumed: n, plaintext: 0..n },
+        })
+    }
+
+    fn preferred_read_len(&self) -> usize {
+        match self {
+            Self::Sealed(dec) => dec.preferred_read_len(),
+            Self::Unsealed { .. } => PLAIN_CHUNK,
+        }
+    }
+
+    fn finish_input(&mut self, pending: &[u8]) -> Result<()> {
+        match self {
+            Self::Sealed(dec) => dec.finish_input(pending),
+            Self::Unsealed { left: 0 } if pending.is_empty() => Ok(()),
+            Self::Unsealed { .. } => Err(Error::Truncated("the object ended early")),
         }
     }
 }
