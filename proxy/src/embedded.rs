@@ -182,7 +182,7 @@ fn write_new_private(path: &Path, contents: &[u8]) -> Result<()> {
 
 fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>> {
     let mut b = Zeroizing::new([0u8; N]);
-    s3seal::crypto::random::fill(b.as_mut()).map_err(|e| Error::Embedded(format!("no random bytes: {e}")))?;
+    s3seal::hazmat::random::fill(b.as_mut()).map_err(|e| Error::Embedded(format!("no random bytes: {e}")))?;
     Ok(b)
 }
 

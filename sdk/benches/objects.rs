@@ -41,13 +41,12 @@
 
 use std::time::Instant;
 
-use s3seal::crypto::aead::{AeadKey, TAG_LEN};
-use s3seal::inplace::{FrameBuffer, InPlaceDecrypt};
+use s3seal::hazmat::aead::{AeadKey, TAG_LEN};
+use s3seal::hazmat::object::{FrameDecryptor, FramePosition, NewObject, PartEncryptor, SealedObject};
+use s3seal::hazmat::{FrameBuffer, InPlaceDecrypt};
 use s3seal::materials::DataKey;
-use s3seal::object::envelope::FLAG_END_MARKED;
-use s3seal::object::{
-    FrameDecryptor, FramePosition, NewObject, ObjectSuite, PartEncryptor, SealedObject, ciphertext_len, plaintext_len,
-};
+use s3seal::object::FLAG_END_MARKED;
+use s3seal::object::{ObjectSuite, ciphertext_len, plaintext_len};
 use s3seal::{Backend, EncryptionContext};
 
 /// Plaintext bytes per frame (the client's default).

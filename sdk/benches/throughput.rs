@@ -26,7 +26,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use s3seal::crypto::aead::{AeadAlgorithm, AeadKey};
+use s3seal::hazmat::aead::{AeadAlgorithm, AeadKey};
 use s3seal::keyring::RawAesKeyring;
 use s3seal::message::{Header, ParseLimits};
 use s3seal::stream::{DecryptingReader, EncryptingWriter};

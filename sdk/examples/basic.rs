@@ -11,7 +11,7 @@ use s3seal::{Client, EncryptOptions, EncryptionContext};
 
 fn main() -> Result<(), s3seal::Error> {
     // A 256-bit wrapping key. In real use, load it from a file or use KMS.
-    let key = s3seal::crypto::random::array::<32>()?;
+    let key = s3seal::hazmat::random::array::<32>()?;
     let keyring = Arc::new(RawAesKeyring::new("example", "demo-key", &key)?);
     let client = Client::new(keyring);
 

@@ -26,29 +26,29 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use s3seal::context::{self, EncryptionContext};
-use s3seal::crypto::aead::{self, AeadAlgorithm, Backend};
-use s3seal::crypto::kdf;
+use s3seal::hazmat::aead::{self, AeadAlgorithm, Backend};
+use s3seal::hazmat::kdf;
+use s3seal::hazmat::object::{FrameFlags, NewObject, PartEncryptor, SealedObject, frame_nonce};
 use s3seal::materials::{DataKey, EncryptedDataKey};
-use s3seal::object::envelope::{BUCKET_CONTEXT_KEY, FLAG_END_MARKED, FLAG_MULTIPART, METADATA_KEY};
-use s3seal::object::frame::{FrameFlags, frame_nonce};
-use s3seal::object::{NewObject, ObjectSuite, PartEncryptor, SealedObject, ciphertext_len};
+use s3seal::object::{BUCKET_CONTEXT_KEY, FLAG_END_MARKED, FLAG_MULTIPART, METADATA_KEY};
+use s3seal::object::{ObjectSuite, ciphertext_len};
 use serde::{Deserialize, Serialize};
 
 /// Directory of the object vectors, relative to the repository root.
-pub const VECTORS_DIR: &str = "testvectors/objects";
+pub(crate) const VECTORS_DIR: &str = "testvectors/objects";
 
 /// Name of the manifest file in [`VECTORS_DIR`].
-pub const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
 
 /// The bucket every vector is written to.
-pub const BUCKET: &str = "s3seal-vectors";
+pub(crate) const BUCKET: &str = "s3seal-vectors";
 
 /// The small frame length used by most cases.
 const SMALL_FRAME: u32 = 64;
 
 /// The manifest: the wrapping keys and every case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// What these files are.
     pub description: String,
     /// The format and version the vectors are written in.
@@ -61,7 +61,7 @@ pub struct Manifest {
 
 /// A raw AES wrapping key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WrappingKey {
+pub(crate) struct WrappingKey {
     /// Short name the cases refer to.
     pub id: String,
     /// Raw AES keyring namespace (the EDK provider id).
@@ -74,7 +74,7 @@ pub struct WrappingKey {
 
 /// One part of an object as stored: its plaintext and its ciphertext.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartInfo {
+pub(crate) struct PartInfo {
     /// Part number in the frame nonces: 0 for a single-request object,
     /// 1..=N for multipart objects.
     pub number: u32,
@@ -88,7 +88,7 @@ pub struct PartInfo {
 
 /// One frame of the body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FrameInfo {
+pub(crate) struct FrameInfo {
     /// Part number (nonce bytes 0..4).
     pub part: u32,
     /// Index within the part (nonce bytes 4..8).
@@ -105,7 +105,7 @@ pub struct FrameInfo {
 
 /// One known-answer vector: an object as S3 stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Case {
+pub(crate) struct Case {
     /// Unique name; also the stem of the files.
     pub name: String,
     /// What the case covers.
@@ -155,13 +155,13 @@ pub struct Case {
 }
 
 /// The full metadata header name of the envelope.
-pub fn metadata_header() -> String {
+pub(crate) fn metadata_header() -> String {
     format!("x-amz-meta-{METADATA_KEY}")
 }
 
 /// The generated files: name (relative to [`VECTORS_DIR`]) → bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Generated {
+pub(crate) struct Generated {
     /// The parsed manifest.
     pub manifest: Manifest,
     /// Every file, the manifest included.
@@ -267,7 +267,7 @@ fn specs() -> Vec<Spec> {
 }
 
 /// The plaintext of every case: byte `i` is `(i * 31 + 7) mod 251`.
-pub fn plaintext(len: u64) -> Vec<u8> {
+pub(crate) fn plaintext(len: u64) -> Vec<u8> {
     (0..len).map(|i| ((i * 31 + 7) % 251) as u8).collect()
 }
 
@@ -407,7 +407,7 @@ fn build(spec: &Spec, backend: Backend, files: &mut BTreeMap<String, Vec<u8>>) -
 }
 
 /// Builds every vector with `backend` (both backends give the same bytes).
-pub fn generate(backend: Backend) -> s3seal::Result<Generated> {
+pub(crate) fn generate(backend: Backend) -> s3seal::Result<Generated> {
     let mut files = BTreeMap::new();
     let cases = specs().iter().map(|s| build(s, backend, &mut files)).collect::<s3seal::Result<Vec<_>>>()?;
     let manifest = Manifest {
@@ -435,7 +435,7 @@ pub fn generate(backend: Backend) -> s3seal::Result<Generated> {
 }
 
 /// The vectors directory of this repository.
-pub fn vectors_dir() -> PathBuf {
+pub(crate) fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(VECTORS_DIR)
 }
 

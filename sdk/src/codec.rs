@@ -5,29 +5,29 @@ use crate::error::{Error, Result};
 /// A cursor over bytes that fails with [`Error::Truncated`] when a field
 /// runs past the end.
 #[derive(Debug, Clone)]
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `buf`.
-    pub fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
     /// Bytes consumed so far.
-    pub fn position(&self) -> usize {
+    pub(crate) fn position(&self) -> usize {
         self.pos
     }
 
     /// True when every byte was consumed.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pos == self.buf.len()
     }
 
     /// The next `n` bytes.
-    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self
             .pos
             .checked_add(n)
@@ -39,41 +39,41 @@ impl<'a> Reader<'a> {
     }
 
     /// A fixed-size array.
-    pub fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.bytes(N)?);
         Ok(a)
     }
 
     /// One byte.
-    pub fn u8(&mut self) -> Result<u8> {
+    pub(crate) fn u8(&mut self) -> Result<u8> {
         Ok(self.array::<1>()?[0])
     }
 
     /// A big-endian u16.
-    pub fn u16(&mut self) -> Result<u16> {
+    pub(crate) fn u16(&mut self) -> Result<u16> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
     /// A big-endian u32.
-    pub fn u32(&mut self) -> Result<u32> {
+    pub(crate) fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
     /// A big-endian u64.
-    pub fn u64(&mut self) -> Result<u64> {
+    pub(crate) fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
     /// A field prefixed by its u16 length.
-    pub fn len16_bytes(&mut self) -> Result<&'a [u8]> {
+    pub(crate) fn len16_bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.u16()?;
         self.bytes(usize::from(n))
     }
 }
 
 /// Appends `data` prefixed with its length as a big-endian u16.
-pub fn put_len16(out: &mut Vec<u8>, data: &[u8]) -> Result<()> {
+pub(crate) fn put_len16(out: &mut Vec<u8>, data: &[u8]) -> Result<()> {
     let n = u16::try_from(data.len())
         .map_err(|_| Error::InvalidParameter(format!("field of {} bytes does not fit a 16-bit length", data.len())))?;
     out.extend_from_slice(&n.to_be_bytes());

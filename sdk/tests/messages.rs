@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use s3seal::crypto::signature::SigningKey;
+use s3seal::hazmat::signature::SigningKey;
 use s3seal::keyring::{Keyring, MultiKeyring, RawAesKeyring};
 use s3seal::materials::{DataKey, EncryptedDataKey, EncryptionMaterials};
 use s3seal::message::{Header, MessageEncryptor, ParseLimits};

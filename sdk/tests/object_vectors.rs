@@ -17,15 +17,16 @@ use base64::engine::general_purpose::STANDARD as B64;
 use s3seal::Error;
 use s3seal::cmm::DefaultCmm;
 use s3seal::context::{self, EncryptionContext};
-use s3seal::crypto::aead::{self, AeadAlgorithm, Backend};
-use s3seal::crypto::kdf;
-use s3seal::inplace::{FrameBuffer, InPlaceDecrypt};
+use s3seal::hazmat::aead::{self, AeadAlgorithm, Backend};
+use s3seal::hazmat::kdf;
+use s3seal::hazmat::object::{
+    FrameDecryptor, FrameFlags, FramePosition, NewObject, ObjectKey, SealedObject, frames_for_range,
+};
+use s3seal::hazmat::{FrameBuffer, InPlaceDecrypt};
 use s3seal::keyring::RawAesKeyring;
 use s3seal::materials::{DataKey, EncryptedDataKey};
-use s3seal::object::envelope::BUCKET_CONTEXT_KEY;
-use s3seal::object::frame::{FrameFlags, ObjectKey};
-use s3seal::object::{Envelope, FrameDecryptor, FramePosition, NewObject, ObjectSuite, SealedObject};
-use s3seal::object::{frames_for_range, plaintext_len};
+use s3seal::object::BUCKET_CONTEXT_KEY;
+use s3seal::object::{Envelope, ObjectSuite, plaintext_len};
 
 #[allow(dead_code)]
 #[path = "../examples/gen_object_vectors.rs"]
@@ -724,7 +725,7 @@ async fn rollback_to_an_older_version_is_not_detected() {
     // Version 1 is the committed vector; version 2 is a new write.
     let newer = SealedObject::create(&cmm, Backend::default(), new).await.unwrap();
     let mut body2 = Vec::new();
-    let mut e = s3seal::object::PartEncryptor::new(newer.key.clone(), 0, 64, true, Some(2)).unwrap();
+    let mut e = s3seal::hazmat::object::PartEncryptor::new(newer.key.clone(), 0, 64, true, Some(2)).unwrap();
     e.update(b"v2", &mut body2).unwrap();
     e.finish(&mut body2).unwrap();
     let reopened = v.open(case, newer.envelope.clone(), Backend::default()).await.unwrap();
@@ -744,7 +745,7 @@ fn resealing_a_part_reuses_its_nonces() {
     let k = Arc::new(k);
     let seal = |pt: &[u8]| {
         let mut out = Vec::new();
-        let mut e = s3seal::object::PartEncryptor::new(k.clone(), 1, 64, false, None).unwrap();
+        let mut e = s3seal::hazmat::object::PartEncryptor::new(k.clone(), 1, 64, false, None).unwrap();
         e.update(pt, &mut out).unwrap();
         e.finish(&mut out).unwrap();
         out

@@ -4,12 +4,10 @@
 use std::sync::Arc;
 
 use s3seal::cmm::{DefaultCmm, MaterialsManager};
+use s3seal::hazmat::object::{FrameDecryptor, FramePosition, NewObject, PartEncryptor, SealedObject, frames_for_range};
 use s3seal::keyring::RawAesKeyring;
-use s3seal::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART};
-use s3seal::object::{
-    ByteRange, FrameDecryptor, FramePosition, NewObject, ObjectSuite, PartEncryptor, SealedObject, ciphertext_len,
-    frames_for_range, plaintext_len,
-};
+use s3seal::object::{ByteRange, ObjectSuite, ciphertext_len, plaintext_len};
+use s3seal::object::{FLAG_END_MARKED, FLAG_MULTIPART};
 use s3seal::{Backend, EncryptionContext, Error};
 
 fn cmm(fill: u8) -> DefaultCmm {

@@ -30,7 +30,7 @@ use anyhow::{Context, Result, ensure};
 use s3seal::cache::{CacheLimits, CachingCmm};
 use s3seal::cmm::DefaultCmm;
 use s3seal::keyring::KmsKeyring;
-use s3seal::object::envelope::{BUCKET_CONTEXT_KEY, METADATA_KEY};
+use s3seal::object::{BUCKET_CONTEXT_KEY, METADATA_KEY};
 use s3seal::object::{Envelope, ciphertext_len};
 use s3seal::s3::{Client, Config};
 use s3seal_tests::kms_count::{DECRYPT, GENERATE_DATA_KEY, KmsCalls, counted_kms_client, create_key};

@@ -182,7 +182,7 @@ async fn sdk_get(client: &Client, key: &str, range: Option<&str>, ctx: Option<(&
     let out = get.send().await?;
     ensure!(out.s3ec.is_some(), "{key}: not read as an S3 Encryption Client object");
     ensure!(
-        !out.headers.metadata.keys().any(|k| s3seal::s3ec::metadata::is_s3ec_key(k)),
+        !out.headers.metadata.keys().any(|k| s3seal::s3ec::is_s3ec_key(k)),
         "{key}: encryption metadata shown to the caller: {:?}",
         out.headers.metadata
     );

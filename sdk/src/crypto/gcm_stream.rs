@@ -33,13 +33,13 @@ use zeroize::Zeroize;
 use crate::error::{Error, Result};
 
 /// Key length: AES-256.
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 /// IV length: 96 bits.
-pub const IV_LEN: usize = 12;
+pub(crate) const IV_LEN: usize = 12;
 /// Tag length: 128 bits.
-pub const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
 /// The longest plaintext GCM allows: 2³⁹ − 256 bits.
-pub const MAX_TEXT_LEN: u64 = (1 << 36) - 32;
+pub(crate) const MAX_TEXT_LEN: u64 = (1 << 36) - 32;
 
 const BLOCK: usize = 16;
 
@@ -67,7 +67,7 @@ fn j0(iv: &[u8; IV_LEN]) -> [u8; BLOCK] {
 
 /// The authentication half of GCM: absorbs additional data, then the
 /// ciphertext in pieces, and yields or checks the tag.
-pub struct GcmAuthenticator {
+pub(crate) struct GcmAuthenticator {
     ghash: GHash,
     /// `E_K(J0)`, XORed into the GHASH output.
     mask: [u8; BLOCK],
@@ -93,7 +93,7 @@ impl Drop for GcmAuthenticator {
 
 impl GcmAuthenticator {
     /// Starts the tag computation for `key`, `iv` and additional data `aad`.
-    pub fn new(key: &[u8], iv: &[u8; IV_LEN], aad: &[u8]) -> Result<Self> {
+    pub(crate) fn new(key: &[u8], iv: &[u8; IV_LEN], aad: &[u8]) -> Result<Self> {
         let mut h = [0u8; BLOCK];
         encrypt_block(key, &mut h)?;
         let mut ghash = GHash::new(&ghash::Key::from(h));
@@ -104,18 +104,8 @@ impl GcmAuthenticator {
         Ok(Self { ghash, mask, partial: [0; BLOCK], partial_len: 0, aad_len: aad.len() as u64, text_len: 0 })
     }
 
-    /// Ciphertext bytes absorbed so far.
-    pub fn len(&self) -> u64 {
-        self.text_len
-    }
-
-    /// True before any ciphertext was absorbed.
-    pub fn is_empty(&self) -> bool {
-        self.text_len == 0
-    }
-
     /// Absorbs the next piece of ciphertext.
-    pub fn update(&mut self, mut ciphertext: &[u8]) -> Result<()> {
+    pub(crate) fn update(&mut self, mut ciphertext: &[u8]) -> Result<()> {
         self.text_len =
             self.text_len.checked_add(ciphertext.len() as u64).filter(|n| *n <= MAX_TEXT_LEN).ok_or_else(|| {
                 Error::InvalidParameter("AES-GCM cannot process more than 64 GiB in one message".into())
@@ -141,7 +131,7 @@ impl GcmAuthenticator {
     }
 
     /// The tag of everything absorbed.
-    pub fn tag(mut self) -> [u8; TAG_LEN] {
+    pub(crate) fn tag(mut self) -> [u8; TAG_LEN] {
         let mut ghash = self.ghash.clone();
         ghash.update_padded(&self.partial[..self.partial_len]);
         let mut lengths = [0u8; BLOCK];
@@ -158,7 +148,7 @@ impl GcmAuthenticator {
     }
 
     /// Compares the tag of everything absorbed with `expected`, in constant time.
-    pub fn verify(self, expected: &[u8]) -> Result<()> {
+    pub(crate) fn verify(self, expected: &[u8]) -> Result<()> {
         let tag = self.tag();
         if expected.len() == TAG_LEN && bool::from(tag.ct_eq(expected)) {
             Ok(())
@@ -172,7 +162,7 @@ impl GcmAuthenticator {
 /// positioned at any byte offset of the message. Block `i` of the message
 /// uses the counter block `IV ‖ [2 + i]₃₂`; the length limit keeps the
 /// 32-bit counter from wrapping.
-pub struct GcmKeystream {
+pub(crate) struct GcmKeystream {
     ctr: EncryptingKey,
     iv: [u8; IV_LEN],
     offset: u64,
@@ -186,7 +176,7 @@ impl std::fmt::Debug for GcmKeystream {
 
 impl GcmKeystream {
     /// The keystream of `key` and `iv`, at byte `offset` of the message.
-    pub fn new(key: &[u8], iv: &[u8; IV_LEN], offset: u64) -> Result<Self> {
+    pub(crate) fn new(key: &[u8], iv: &[u8; IV_LEN], offset: u64) -> Result<Self> {
         if offset > MAX_TEXT_LEN {
             return Err(Error::InvalidParameter("offset beyond the AES-GCM message limit".into()));
         }
@@ -205,7 +195,7 @@ impl GcmKeystream {
 
     /// XORs the next `buf.len()` keystream bytes into `buf` (encrypts or
     /// decrypts in place).
-    pub fn apply(&mut self, mut buf: &mut [u8]) -> Result<()> {
+    pub(crate) fn apply(&mut self, mut buf: &mut [u8]) -> Result<()> {
         if self.offset.checked_add(buf.len() as u64).is_none_or(|end| end > MAX_TEXT_LEN) {
             return Err(Error::InvalidParameter("AES-GCM message limit reached".into()));
         }
@@ -233,35 +223,25 @@ impl GcmKeystream {
 /// Streaming AES-256-GCM encryption: [`GcmEncryptor::update`] encrypts
 /// pieces in place, [`GcmEncryptor::finish`] returns the tag.
 #[derive(Debug)]
-pub struct GcmEncryptor {
+pub(crate) struct GcmEncryptor {
     keystream: GcmKeystream,
     auth: GcmAuthenticator,
 }
 
 impl GcmEncryptor {
     /// Starts a message under `key`, `iv` and additional data `aad`.
-    pub fn new(key: &[u8], iv: &[u8; IV_LEN], aad: &[u8]) -> Result<Self> {
+    pub(crate) fn new(key: &[u8], iv: &[u8; IV_LEN], aad: &[u8]) -> Result<Self> {
         Ok(Self { keystream: GcmKeystream::new(key, iv, 0)?, auth: GcmAuthenticator::new(key, iv, aad)? })
     }
 
     /// Encrypts the next piece of plaintext in place.
-    pub fn update(&mut self, buf: &mut [u8]) -> Result<()> {
+    pub(crate) fn update(&mut self, buf: &mut [u8]) -> Result<()> {
         self.keystream.apply(buf)?;
         self.auth.update(buf)
     }
 
-    /// Plaintext bytes encrypted so far.
-    pub fn len(&self) -> u64 {
-        self.auth.len()
-    }
-
-    /// True before any plaintext was encrypted.
-    pub fn is_empty(&self) -> bool {
-        self.auth.is_empty()
-    }
-
     /// The tag, to append after the ciphertext.
-    pub fn finish(self) -> [u8; TAG_LEN] {
+    pub(crate) fn finish(self) -> [u8; TAG_LEN] {
         self.auth.tag()
     }
 }

@@ -3,7 +3,7 @@
 //! of these small types and never touches a cipher crate directly.
 
 pub mod aead;
-pub mod gcm_stream;
+pub(crate) mod gcm_stream;
 pub mod kdf;
 pub mod random;
 pub mod signature;

@@ -13,11 +13,11 @@ use crate::error::{Error, Result};
 use crate::suite::{AlgorithmSuite, Kdf};
 
 /// Length of the key commitment of committing suites.
-pub const COMMITMENT_LEN: usize = 32;
+pub(crate) const COMMITMENT_LEN: usize = 32;
 
 /// Derives the key that encrypts the frames (and authenticates the header)
 /// of a message from its data key.
-pub fn derive_message_key(suite: AlgorithmSuite, data_key: &[u8], message_id: &[u8]) -> Result<SecretBytes> {
+pub(crate) fn derive_message_key(suite: AlgorithmSuite, data_key: &[u8], message_id: &[u8]) -> Result<SecretBytes> {
     if data_key.len() != suite.data_key_len() {
         return Err(Error::InvalidKey(format!(
             "suite {suite} needs a {}-byte data key, got {}",
@@ -36,7 +36,7 @@ pub fn derive_message_key(suite: AlgorithmSuite, data_key: &[u8], message_id: &[
 }
 
 /// Derives the key commitment of a committing suite.
-pub fn derive_commitment(data_key: &[u8], message_id: &[u8]) -> Result<[u8; COMMITMENT_LEN]> {
+pub(crate) fn derive_commitment(data_key: &[u8], message_id: &[u8]) -> Result<[u8; COMMITMENT_LEN]> {
     let k = hkdf_sha512(message_id, data_key, &[b"COMMITKEY"], COMMITMENT_LEN)?;
     let mut out = [0u8; COMMITMENT_LEN];
     out.copy_from_slice(&k);

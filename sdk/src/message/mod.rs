@@ -4,12 +4,12 @@
 //! [`MessageEncryptor`] and [`BodyDecryptor`] are push-style state machines
 //! without I/O; [`crate::Client`] and [`crate::stream`] drive them.
 
-pub mod body;
-pub mod decrypt;
-pub mod encrypt;
-pub mod header;
+pub(crate) mod body;
+pub(crate) mod decrypt;
+pub(crate) mod encrypt;
+pub(crate) mod header;
 pub(crate) mod keys;
 
-pub use decrypt::BodyDecryptor;
+pub(crate) use decrypt::BodyDecryptor;
 pub use encrypt::MessageEncryptor;
 pub use header::{ContentType, Header, ParseLimits};

@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 
 /// Bytes a frame adds to its plaintext.
-pub const FRAME_OVERHEAD: u64 = 16;
+pub(crate) const FRAME_OVERHEAD: u64 = 16;
 
 /// Ciphertext length of `plaintext` bytes written in frames of `frame`.
 pub fn ciphertext_len(plaintext: u64, frame: u64) -> u64 {
@@ -17,7 +17,7 @@ pub fn ciphertext_len(plaintext: u64, frame: u64) -> u64 {
 }
 
 /// Number of frames of an object of `plaintext` bytes.
-pub fn frame_count(plaintext: u64, frame: u64) -> u64 {
+pub(crate) fn frame_count(plaintext: u64, frame: u64) -> u64 {
     plaintext.div_ceil(frame.max(1)).max(1)
 }
 

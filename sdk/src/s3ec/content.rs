@@ -59,7 +59,7 @@ enum Spool {
 }
 
 /// An object whose ciphertext was authenticated in full.
-pub struct Authenticated {
+pub(crate) struct Authenticated {
     spool: Spool,
     len: u64,
     key: ContentKey,
@@ -80,7 +80,7 @@ const READ_CHUNK: usize = crate::tuning::IO_CHUNK;
 /// Reads a whole stored object (`stored_len` bytes: ciphertext then tag)
 /// from `body`, authenticating it as it arrives. Nothing is decrypted
 /// here; the result hands out plaintext only because the tag verified.
-pub async fn authenticate<R: AsyncRead + Unpin>(
+pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
     mut body: R,
     stored_len: u64,
     key: ContentKey,
@@ -140,18 +140,13 @@ pub async fn authenticate<R: AsyncRead + Unpin>(
 
 impl Authenticated {
     /// Plaintext length.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
-    }
-
-    /// True for an empty object.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The plaintext bytes `first ..= last` (or none, for an empty range
     /// of an empty object: `count = 0`), as a reader.
-    pub async fn into_reader(self, first: u64, count: u64) -> Result<Pin<Box<dyn AsyncRead + Send>>> {
+    pub(crate) async fn into_reader(self, first: u64, count: u64) -> Result<Pin<Box<dyn AsyncRead + Send>>> {
         if first.checked_add(count).is_none_or(|end| end > self.len) {
             return Err(Error::InvalidRange { length: self.len });
         }
@@ -211,7 +206,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for KeystreamReader<R> {
 /// `offset`, read from `ciphertext` (which must start at that offset):
 /// AES-CTR without the GCM tag, so a modified byte goes undetected. Only
 /// for callers that opted in to unauthenticated ranged reads.
-pub fn unauthenticated_range_reader(
+pub(crate) fn unauthenticated_range_reader(
     key: &ContentKey,
     offset: u64,
     count: u64,

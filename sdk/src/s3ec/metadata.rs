@@ -20,40 +20,40 @@ use crate::s3ec::suite::{COMMITMENT_LEN, COMMITTING_IV, ContentSuite, MESSAGE_ID
 use crate::s3ec::wrap::WrappedKey;
 
 /// The default suffix of instruction files: `<key>.instruction`.
-pub const INSTRUCTION_SUFFIX: &str = ".instruction";
+pub(crate) const INSTRUCTION_SUFFIX: &str = ".instruction";
 
 /// V1 encrypted data key (legacy, not read).
-pub const KEY_V1: &str = "x-amz-key";
+pub(crate) const KEY_V1: &str = "x-amz-key";
 /// V2 encrypted data key.
-pub const KEY_V2: &str = "x-amz-key-v2";
+pub(crate) const KEY_V2: &str = "x-amz-key-v2";
 /// V1/V2 content IV.
-pub const IV: &str = "x-amz-iv";
+pub(crate) const IV: &str = "x-amz-iv";
 /// V1/V2 material description or KMS encryption context (JSON).
-pub const MATDESC: &str = "x-amz-matdesc";
+pub(crate) const MATDESC: &str = "x-amz-matdesc";
 /// V2 key wrapping algorithm.
-pub const WRAP_ALG: &str = "x-amz-wrap-alg";
+pub(crate) const WRAP_ALG: &str = "x-amz-wrap-alg";
 /// V2 content algorithm.
-pub const CEK_ALG: &str = "x-amz-cek-alg";
+pub(crate) const CEK_ALG: &str = "x-amz-cek-alg";
 /// V2 tag length in bits.
-pub const TAG_LEN: &str = "x-amz-tag-len";
+pub(crate) const TAG_LEN: &str = "x-amz-tag-len";
 /// V1/V2 plaintext length (informational).
-pub const UNENCRYPTED_LENGTH: &str = "x-amz-unencrypted-content-length";
+pub(crate) const UNENCRYPTED_LENGTH: &str = "x-amz-unencrypted-content-length";
 /// Marks an instruction file.
-pub const INSTRUCTION_FILE: &str = "x-amz-crypto-instr-file";
+pub(crate) const INSTRUCTION_FILE: &str = "x-amz-crypto-instr-file";
 /// V3 content algorithm.
-pub const CONTENT_CIPHER_V3: &str = "x-amz-c";
+pub(crate) const CONTENT_CIPHER_V3: &str = "x-amz-c";
 /// V3 encrypted data key.
-pub const KEY_V3: &str = "x-amz-3";
+pub(crate) const KEY_V3: &str = "x-amz-3";
 /// V3 material description (raw keys, JSON).
-pub const MAT_DESC_V3: &str = "x-amz-m";
+pub(crate) const MAT_DESC_V3: &str = "x-amz-m";
 /// V3 KMS encryption context (JSON).
-pub const ENCRYPTION_CONTEXT_V3: &str = "x-amz-t";
+pub(crate) const ENCRYPTION_CONTEXT_V3: &str = "x-amz-t";
 /// V3 key wrapping algorithm code.
-pub const WRAP_ALG_V3: &str = "x-amz-w";
+pub(crate) const WRAP_ALG_V3: &str = "x-amz-w";
 /// V3 key commitment.
-pub const KEY_COMMITMENT_V3: &str = "x-amz-d";
+pub(crate) const KEY_COMMITMENT_V3: &str = "x-amz-d";
 /// V3 message id.
-pub const MESSAGE_ID_V3: &str = "x-amz-i";
+pub(crate) const MESSAGE_ID_V3: &str = "x-amz-i";
 
 const V1_V2_ONLY: [&str; 6] = [KEY_V1, KEY_V2, IV, MATDESC, WRAP_ALG, CEK_ALG];
 const V3_ONLY: [&str; 7] =
@@ -109,7 +109,7 @@ pub enum Detection {
 }
 
 /// Reads an object's metadata.
-pub fn detect(metadata: &HashMap<String, String>) -> Result<Detection> {
+pub(crate) fn detect(metadata: &HashMap<String, String>) -> Result<Detection> {
     let has = |k: &str| metadata.contains_key(k);
     if !metadata.keys().any(|k| is_s3ec_key(k)) {
         return Ok(Detection::None);
@@ -130,7 +130,7 @@ pub fn detect(metadata: &HashMap<String, String>) -> Result<Detection> {
 
 /// Parses complete content metadata (object metadata, or object metadata
 /// merged with an instruction file).
-pub fn parse(m: &HashMap<String, String>) -> Result<ContentMetadata> {
+pub(crate) fn parse(m: &HashMap<String, String>) -> Result<ContentMetadata> {
     let exclusive = [KEY_V1, KEY_V2, KEY_V3].iter().filter(|k| m.contains_key(**k)).count();
     if exclusive > 1 {
         return Err(Error::malformed(
@@ -226,7 +226,7 @@ fn parse_v3(m: &HashMap<String, String>) -> Result<ContentMetadata> {
 /// Client keys, never the V3 keys that belong to the object (`x-amz-c`,
 /// `x-amz-d`, `x-amz-i`); V1/V2 objects in instruction-file mode carry no
 /// content metadata of their own.
-pub fn merge_instruction_file(object: &HashMap<String, String>, body: &[u8]) -> Result<ContentMetadata> {
+pub(crate) fn merge_instruction_file(object: &HashMap<String, String>, body: &[u8]) -> Result<ContentMetadata> {
     let doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
         .map_err(|e| Error::malformed(format!("the instruction file is not a JSON object: {e}")))?;
     let mut merged = HashMap::new();
@@ -264,7 +264,7 @@ pub fn merge_instruction_file(object: &HashMap<String, String>, body: &[u8]) -> 
 }
 
 /// The V3 object metadata of a new object.
-pub fn v3_metadata(
+pub(crate) fn v3_metadata(
     wrapped: &WrappedKey,
     message_id: &[u8; MESSAGE_ID_LEN],
     commitment: &[u8; COMMITMENT_LEN],
@@ -293,7 +293,7 @@ pub fn v3_metadata(
 /// encoded words (`=?UTF-8?B?...?=`, `=?UTF-8?Q?...?=`), then, where the
 /// result is UTF-8 read as Latin-1, the UTF-8 reading. Values without
 /// encoded words are returned as they are.
-pub fn decode_s3_encoding(value: &str) -> String {
+pub(crate) fn decode_s3_encoding(value: &str) -> String {
     let Some(decoded) = decode_encoded_words(value) else {
         return value.to_string();
     };

@@ -10,12 +10,12 @@
 //!   AES-256-GCM under the data key itself, no key commitment; read only
 //!   under a commitment policy that allows it.
 //! * Data keys wrapped with `kms+context`, `AES/GCM` or `RSA-OAEP-SHA1`
-//!   ([`wrap`]), by the keyrings of [`crate::keyring`].
+//!   (module `wrap`), by the keyrings of [`crate::keyring`].
 //! * Metadata in the object's user metadata or in an instruction file
-//!   (`<key>.instruction`) ([`metadata`]).
+//!   (`<key>.instruction`) (module `metadata`).
 //!
 //! Each object is one AES-GCM message: its tag covers the whole object. So
-//! reading is two passes ([`content`]): the ciphertext is authenticated in
+//! reading is two passes (module `content`): the ciphertext is authenticated in
 //! full (held in memory up to a limit, beyond it in an unnamed temporary
 //! file, or refused), and only then decrypted. A ranged read is served
 //! from the authenticated whole; reading a range without authentication
@@ -25,13 +25,13 @@
 //! Specification: `s3-encryption/` in
 //! `awslabs/aws-encryption-sdk-specification`.
 
-pub mod content;
-pub mod metadata;
-pub mod seal;
-pub mod suite;
-pub mod wrap;
+pub(crate) mod content;
+pub(crate) mod metadata;
+pub(crate) mod seal;
+pub(crate) mod suite;
+pub(crate) mod wrap;
 
 pub use content::{ContentKey, SpoolLimits};
-pub use metadata::{ContentMetadata, Detection, Format};
+pub use metadata::{ContentMetadata, Detection, Format, is_s3ec_key};
 pub use suite::{ContentSuite, DATA_KEY_LEN, WrapAlgorithm};
 pub use wrap::WrappedKey;

@@ -22,7 +22,7 @@ use crate::suite::CommitmentPolicy;
 ///
 /// `expected` is the caller's KMS encryption context: when not empty, the
 /// stored context without the reserved keys must equal it.
-pub async fn open_key(
+pub(crate) async fn open_key(
     cmm: &dyn MaterialsManager,
     meta: &ContentMetadata,
     policy: CommitmentPolicy,
@@ -63,7 +63,7 @@ pub async fn open_key(
 }
 
 /// A new V3 object: its metadata and the encryptor of its content.
-pub struct NewObject {
+pub(crate) struct NewObject {
     /// The object metadata to store (`x-amz-c`, `x-amz-3`, ...).
     pub metadata: Vec<(String, String)>,
     /// Encrypts the content; its tag goes after the last byte.
@@ -78,7 +78,7 @@ impl std::fmt::Debug for NewObject {
 
 /// Starts a V3 object: a new data key from `cmm`, a random message id,
 /// the derived content key and its commitment.
-pub async fn new_v3_object(cmm: &dyn MaterialsManager, context: &EncryptionContext) -> Result<NewObject> {
+pub(crate) async fn new_v3_object(cmm: &dyn MaterialsManager, context: &EncryptionContext) -> Result<NewObject> {
     let suite = ContentSuite::CommittingAesGcm;
     let (data_key, wrapped) = cmm.s3ec_encrypt(suite, context).await?;
     let message_id: [u8; MESSAGE_ID_LEN] = random::array()?;

@@ -9,13 +9,13 @@ use crate::crypto::kdf::hkdf_sha512;
 use crate::error::{Error, Result};
 
 /// Length of the V3 message id (the HKDF salt).
-pub const MESSAGE_ID_LEN: usize = 28;
+pub(crate) const MESSAGE_ID_LEN: usize = 28;
 /// Length of the V3 key commitment.
-pub const COMMITMENT_LEN: usize = 28;
+pub(crate) const COMMITMENT_LEN: usize = 28;
 /// Length of the content data key (both suites use AES-256).
 pub const DATA_KEY_LEN: usize = 32;
 /// The fixed GCM IV of the committing suite: twelve `0x01` bytes.
-pub const COMMITTING_IV: [u8; IV_LEN] = [1; IV_LEN];
+pub(crate) const COMMITTING_IV: [u8; IV_LEN] = [1; IV_LEN];
 
 /// How the object's content is encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,7 +75,7 @@ impl std::fmt::Display for ContentSuite {
 }
 
 /// The content key and commitment of a V3 object.
-pub struct DerivedKey {
+pub(crate) struct DerivedKey {
     /// The AES-256-GCM content key.
     pub key: Zeroizing<Vec<u8>>,
     /// The key commitment (stored in `x-amz-d`).
@@ -90,7 +90,7 @@ impl std::fmt::Debug for DerivedKey {
 
 /// HKDF-SHA512 with `salt = message id`, `ikm = data key`; expands
 /// `suite id ‖ "DERIVEKEY"` (32 bytes) and `suite id ‖ "COMMITKEY"` (28 bytes).
-pub fn derive_committing_key(data_key: &[u8], message_id: &[u8]) -> Result<DerivedKey> {
+pub(crate) fn derive_committing_key(data_key: &[u8], message_id: &[u8]) -> Result<DerivedKey> {
     if data_key.len() != DATA_KEY_LEN {
         return Err(Error::InvalidKey(format!(
             "the S3 Encryption Client data key must be {DATA_KEY_LEN} bytes, got {}",

@@ -18,9 +18,9 @@ use crate::materials::DataKey;
 use crate::s3ec::suite::{ContentSuite, DATA_KEY_LEN, WrapAlgorithm};
 
 /// The KMS encryption context key that binds the content algorithm.
-pub const CEK_ALG_CONTEXT_KEY: &str = "aws:x-amz-cek-alg";
+pub(crate) const CEK_ALG_CONTEXT_KEY: &str = "aws:x-amz-cek-alg";
 /// The context key legacy KMS objects carry; ignored when comparing contexts.
-pub const KMS_CMK_ID_KEY: &str = "kms_cmk_id";
+pub(crate) const KMS_CMK_ID_KEY: &str = "kms_cmk_id";
 
 const IV_LEN: usize = 12;
 const TAG_LEN: usize = 16;
@@ -57,7 +57,7 @@ impl WrappedKey {
 
 /// The KMS encryption context for a new object: the caller's pairs plus
 /// `aws:x-amz-cek-alg`. The reserved key is refused from callers.
-pub fn kms_context(suite: ContentSuite, caller: &EncryptionContext) -> Result<EncryptionContext> {
+pub(crate) fn kms_context(suite: ContentSuite, caller: &EncryptionContext) -> Result<EncryptionContext> {
     if caller.contains_key(CEK_ALG_CONTEXT_KEY) {
         return Err(Error::EncryptionContext(format!(
             "{CEK_ALG_CONTEXT_KEY:?} is reserved for the S3 Encryption Client"
@@ -78,7 +78,12 @@ fn aes_algorithm(key: &[u8]) -> Result<AeadAlgorithm> {
 }
 
 /// `AES/GCM` wrapping of `data_key` for `suite`.
-pub fn aes_gcm_wrap(backend: Backend, wrapping_key: &[u8], suite: ContentSuite, data_key: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn aes_gcm_wrap(
+    backend: Backend,
+    wrapping_key: &[u8],
+    suite: ContentSuite,
+    data_key: &[u8],
+) -> Result<Vec<u8>> {
     let alg = aes_algorithm(wrapping_key)?;
     let iv: [u8; IV_LEN] = random::array()?;
     let sealed = aead::seal(backend, alg, wrapping_key, &iv, suite.name().as_bytes(), data_key)?;
@@ -89,7 +94,7 @@ pub fn aes_gcm_wrap(backend: Backend, wrapping_key: &[u8], suite: ContentSuite, 
 }
 
 /// Unwraps an `AES/GCM` wrapped key.
-pub fn aes_gcm_unwrap(backend: Backend, wrapping_key: &[u8], key: &WrappedKey) -> Result<DataKey> {
+pub(crate) fn aes_gcm_unwrap(backend: Backend, wrapping_key: &[u8], key: &WrappedKey) -> Result<DataKey> {
     let alg = aes_algorithm(wrapping_key)?;
     if key.ciphertext.len() < IV_LEN + TAG_LEN {
         return Err(Error::malformed("the AES/GCM wrapped key is too short"));
@@ -104,7 +109,7 @@ pub fn aes_gcm_unwrap(backend: Backend, wrapping_key: &[u8], key: &WrappedKey) -
 }
 
 /// The RSA pseudo key: `len ‖ data key ‖ content algorithm name`.
-pub fn rsa_pseudo_key(suite: ContentSuite, data_key: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+pub(crate) fn rsa_pseudo_key(suite: ContentSuite, data_key: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     let len = u8::try_from(data_key.len()).map_err(|_| Error::InvalidKey("data key too long".into()))?;
     let mut out = zeroize::Zeroizing::new(Vec::with_capacity(1 + data_key.len() + suite.name().len()));
     out.push(len);
@@ -114,7 +119,7 @@ pub fn rsa_pseudo_key(suite: ContentSuite, data_key: &[u8]) -> Result<zeroize::Z
 }
 
 /// Parses an RSA pseudo key, checking the content algorithm it names.
-pub fn parse_rsa_pseudo_key(suite: ContentSuite, pseudo: &[u8]) -> Result<DataKey> {
+pub(crate) fn parse_rsa_pseudo_key(suite: ContentSuite, pseudo: &[u8]) -> Result<DataKey> {
     let (&len, rest) = pseudo.split_first().ok_or_else(|| Error::malformed("empty RSA pseudo key"))?;
     let len = usize::from(len);
     if len != DATA_KEY_LEN || rest.len() < len {
