@@ -13,23 +13,9 @@ use crate::fail::{self, CliResult, Failure, Phase};
 /// a spec needs KMS.
 pub async fn keyring(specs: &[KeySpec], phase: Phase) -> CliResult<Arc<dyn Keyring>> {
     let region = specs.iter().find_map(KeySpec::kms_region);
-    s3seal::keyspec::keyring_from_specs(specs, || kms_client(region))
+    s3seal::keyspec::keyring_from_specs(specs, || s3seal::keyring::kms::client_from_aws_chain(region))
         .await
         .map_err(|e| fail::sdk(e, phase).context("cannot use the given --key"))
-}
-
-/// A KMS client from the standard AWS chain (environment, profiles, SSO,
-/// IMDS; `AWS_ENDPOINT_URL_KMS`); the region of a key ARN when the chain
-/// names none.
-async fn kms_client(fallback_region: Option<String>) -> aws_sdk_kms::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let mut builder = aws_sdk_kms::config::Builder::from(&config);
-    if config.region().is_none()
-        && let Some(region) = fallback_region
-    {
-        builder = builder.region(aws_sdk_kms::config::Region::new(region));
-    }
-    aws_sdk_kms::Client::from_conf(builder.build())
 }
 
 /// The encryption context of the `-c` pairs; a key given twice with

@@ -118,6 +118,16 @@ impl EncryptionMaterials {
         }
     }
 
+    /// The data key: the one a keyring before this one generated, else a
+    /// fresh random key of the suite's length (what a keyring that wraps,
+    /// rather than generates, does first).
+    pub fn data_key_or_generate(&mut self) -> Result<&DataKey> {
+        if self.data_key.is_none() {
+            self.data_key = Some(DataKey::generate(self.suite.data_key_len())?);
+        }
+        self.data_key.as_ref().ok_or(Error::Crypto("no data key"))
+    }
+
     /// Checks what the ESDK requires of complete materials.
     pub fn validate(&self) -> Result<()> {
         let dk = self.data_key.as_ref().ok_or_else(|| Error::Keyring {

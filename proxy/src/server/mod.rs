@@ -45,7 +45,7 @@ use listen::{Listeners, serve_admin, serve_clients};
 use logging::Logged;
 pub use logging::{DEFAULT_LOG_FILTER, init_tracing};
 pub use signals::Signals;
-use upstream::{kms_client, prepare};
+use upstream::prepare;
 
 /// What the encryption layer is built from (see [`Server::start_with_layer`]).
 pub struct LayerParts {
@@ -288,9 +288,11 @@ impl Drop for Server {
 /// The data-key cache over a keyring of `keys` (KMS clients from the
 /// standard AWS chain).
 async fn data_key_cache(keys: &[KeySpec], settings: &Settings) -> Result<Arc<CachingCmm>> {
-    let keyring = s3seal::keyspec::keyring_from_specs(keys, || kms_client(keys.iter().find_map(KeySpec::kms_region)))
-        .await
-        .map_err(Error::Keys)?;
+    let keyring = s3seal::keyspec::keyring_from_specs(keys, || {
+        s3seal::keyring::kms::client_from_aws_chain(keys.iter().find_map(KeySpec::kms_region))
+    })
+    .await
+    .map_err(Error::Keys)?;
     Ok(Arc::new(
         CachingCmm::new(Arc::new(DefaultCmm::new(keyring)), settings.cache)
             .map_err(|e| Error::Config(format!("cache limits: {e}")))?,

@@ -110,19 +110,6 @@ async fn upstream_client(u: &UpstreamSettings) -> Result<aws_sdk_s3::Client> {
     Ok(aws_sdk_s3::Client::from_conf(b.build()))
 }
 
-/// A KMS client from the standard AWS chain (as the CLI's); the region of a
-/// key ARN when the chain names none.
-pub(super) async fn kms_client(fallback_region: Option<String>) -> aws_sdk_kms::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let mut builder = aws_sdk_kms::config::Builder::from(&config);
-    if config.region().is_none()
-        && let Some(region) = fallback_region
-    {
-        builder = builder.region(aws_sdk_kms::config::Region::new(region));
-    }
-    aws_sdk_kms::Client::from_conf(builder.build())
-}
-
 /// An HTTPS client that trusts the CA certificates of `path` (PEM) besides
 /// the system's roots.
 fn ca_bundle_client(path: &Path) -> Result<aws_sdk_s3::config::SharedHttpClient> {

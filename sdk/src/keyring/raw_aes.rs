@@ -82,12 +82,9 @@ type Nonce = aead::Nonce;
 #[async_trait]
 impl Keyring for RawAesKeyring {
     async fn on_encrypt(&self, mut materials: EncryptionMaterials) -> Result<EncryptionMaterials> {
-        if materials.data_key.is_none() {
-            materials.data_key = Some(DataKey::generate(materials.suite.data_key_len())?);
-        }
         let aad = context::serialize(&materials.encryption_context)?;
         let iv: Nonce = random::array()?;
-        let dk = materials.data_key.as_ref().map(DataKey::as_bytes).unwrap_or_default();
+        let dk = materials.data_key_or_generate()?.as_bytes();
         let ciphertext = aead::seal(self.backend, self.algorithm, &self.key, &iv, &aad, dk)?;
         let mut info = Vec::with_capacity(self.name.len() + crate::materials::RAW_AES_INFO_SUFFIX);
         info.extend_from_slice(self.name.as_bytes());

@@ -188,11 +188,7 @@ fn pkcs1_private_to_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
 #[async_trait]
 impl Keyring for RawRsaKeyring {
     async fn on_encrypt(&self, mut materials: EncryptionMaterials) -> Result<EncryptionMaterials> {
-        if materials.data_key.is_none() {
-            materials.data_key = Some(DataKey::generate(materials.suite.data_key_len())?);
-        }
-        let dk = materials.data_key.as_ref().map(DataKey::as_bytes).unwrap_or_default();
-        let ciphertext = self.wrap(dk)?;
+        let ciphertext = self.wrap(materials.data_key_or_generate()?.as_bytes())?;
         materials.encrypted_data_keys.push(EncryptedDataKey {
             provider_id: self.namespace.as_bytes().to_vec(),
             provider_info: self.name.as_bytes().to_vec(),

@@ -52,6 +52,46 @@ fn kms_context(ctx: &EncryptionContext) -> HashMap<String, String> {
     ctx.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
+/// Sends one KMS request (a fluent builder, before `send`) with the
+/// keyring's grant tokens, on its runtime; a failure names the operation,
+/// the key and the endpoint the request reached.
+macro_rules! send {
+    ($self:ident, $op:expr, $key:expr, $req:expr) => {{
+        let seen = SeenUrl::default();
+        let fallback = $self.fallback_where();
+        let key = String::from($key);
+        let req = $req.set_grant_tokens($self.grant_tokens()).customize().interceptor(seen.clone());
+        $self
+            .run($op, async move {
+                req.send().await.map_err(|e| kms_failure($op, &key, &seen.get().unwrap_or(fallback), e))
+            })
+            .await
+    }};
+}
+
+/// The builder methods both KMS keyrings share: they set the fields of
+/// the keyring's [`Kms`].
+macro_rules! kms_options {
+    ($keyring:ty) => {
+        impl $keyring {
+            /// Sends these grant tokens with every KMS call.
+            pub fn with_grant_tokens(mut self, grant_tokens: Vec<String>) -> Self {
+                self.kms.grant_tokens = grant_tokens;
+                self
+            }
+
+            /// Runs every KMS call on `runtime` (spawned, then awaited), so that the
+            /// keyring works from any executor. By default the runtime current at
+            /// construction is used, if there was one.
+            pub fn with_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+                self.kms.runtime = Some(runtime);
+                self
+            }
+        }
+    };
+}
+pub(super) use kms_options;
+
 /// The KMS client, grant tokens and runtime shared by both keyrings.
 #[derive(Clone)]
 pub(super) struct Kms {
@@ -121,23 +161,16 @@ impl Kms {
     ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>, String), Failure> {
         const OP: &str = "GenerateDataKey";
         let n = i32::try_from(len).map_err(|_| bad_response(OP, format!("a {len}-byte data key is too long")))?;
-        let seen = SeenUrl::default();
-        let fallback = self.fallback_where();
-        let key = key_id.to_string();
-        let req = self
-            .client
-            .generate_data_key()
-            .key_id(key_id)
-            .number_of_bytes(n)
-            .set_encryption_context(Some(kms_context(ctx)))
-            .set_grant_tokens(self.grant_tokens())
-            .customize()
-            .interceptor(seen.clone());
-        let out =
-            self.run(OP, async move {
-                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
-            })
-            .await?;
+        let out = send!(
+            self,
+            OP,
+            key_id,
+            self.client
+                .generate_data_key()
+                .key_id(key_id)
+                .number_of_bytes(n)
+                .set_encryption_context(Some(kms_context(ctx)))
+        )?;
         let plaintext = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
         if plaintext.len() != len {
             return Err(bad_response(
@@ -162,23 +195,16 @@ impl Kms {
         ctx: &EncryptionContext,
     ) -> Result<(Vec<u8>, String), Failure> {
         const OP: &str = "Encrypt";
-        let seen = SeenUrl::default();
-        let fallback = self.fallback_where();
-        let key = key_id.to_string();
-        let req = self
-            .client
-            .encrypt()
-            .key_id(key_id)
-            .plaintext(Blob::new(data_key.to_vec()))
-            .set_encryption_context(Some(kms_context(ctx)))
-            .set_grant_tokens(self.grant_tokens())
-            .customize()
-            .interceptor(seen.clone());
-        let out =
-            self.run(OP, async move {
-                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
-            })
-            .await?;
+        let out = send!(
+            self,
+            OP,
+            key_id,
+            self.client
+                .encrypt()
+                .key_id(key_id)
+                .plaintext(Blob::new(data_key.to_vec()))
+                .set_encryption_context(Some(kms_context(ctx)))
+        )?;
         let ciphertext = out
             .ciphertext_blob
             .map(Blob::into_inner)
@@ -196,23 +222,16 @@ impl Kms {
         ctx: &EncryptionContext,
     ) -> Result<Unwrapped, Failure> {
         const OP: &str = "Decrypt";
-        let seen = SeenUrl::default();
-        let fallback = self.fallback_where();
-        let key = key_id.unwrap_or("(the key named in the ciphertext)").to_string();
-        let req = self
-            .client
-            .decrypt()
-            .set_key_id(key_id.map(str::to_string))
-            .ciphertext_blob(Blob::new(ciphertext.to_vec()))
-            .set_encryption_context(Some(kms_context(ctx)))
-            .set_grant_tokens(self.grant_tokens())
-            .customize()
-            .interceptor(seen.clone());
-        let out =
-            self.run(OP, async move {
-                req.send().await.map_err(|e| kms_failure(OP, &key, &seen.get().unwrap_or(fallback), e))
-            })
-            .await?;
+        let out = send!(
+            self,
+            OP,
+            key_id.unwrap_or("(the key named in the ciphertext)"),
+            self.client
+                .decrypt()
+                .set_key_id(key_id.map(str::to_string))
+                .ciphertext_blob(Blob::new(ciphertext.to_vec()))
+                .set_encryption_context(Some(kms_context(ctx)))
+        )?;
         Ok(Unwrapped {
             key_id: out.key_id,
             plaintext: Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default()),

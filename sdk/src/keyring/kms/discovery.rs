@@ -4,11 +4,10 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use tokio::runtime::Handle;
 
 use super::arn::{KmsArn, edk_key_arn};
 use super::attempts::Attempts;
-use super::client::Kms;
+use super::client::{Kms, kms_options};
 use crate::error::{Error, Result};
 use crate::keyring::{Keyring, already_has_key};
 use crate::materials::{DataKey, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials};
@@ -40,6 +39,8 @@ impl fmt::Debug for KmsDiscoveryKeyring {
     }
 }
 
+kms_options!(KmsDiscoveryKeyring);
+
 impl KmsDiscoveryKeyring {
     /// A discovery keyring calling KMS through `client`.
     pub fn new(client: aws_sdk_kms::Client) -> Self {
@@ -57,20 +58,6 @@ impl KmsDiscoveryKeyring {
             partition: partition.into(),
             accounts: accounts.into_iter().map(Into::into).collect(),
         });
-        self
-    }
-
-    /// Sends these grant tokens with every KMS call.
-    pub fn with_grant_tokens(mut self, grant_tokens: Vec<String>) -> Self {
-        self.kms.grant_tokens = grant_tokens;
-        self
-    }
-
-    /// Runs every KMS call on `runtime` (spawned, then awaited), so that the
-    /// keyring works from any executor. By default the runtime current at
-    /// construction is used, if there was one.
-    pub fn with_runtime(mut self, runtime: Handle) -> Self {
-        self.kms.runtime = Some(runtime);
         self
     }
 

@@ -3,12 +3,11 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use tokio::runtime::Handle;
 
 use super::PROVIDER_ID;
 use super::arn::{KmsArn, check_identifier, edk_key_arn};
 use super::attempts::Attempts;
-use super::client::Kms;
+use super::client::{Kms, kms_options};
 use crate::context::EncryptionContext;
 use crate::error::Result;
 use crate::keyring::{Keyring, already_has_key};
@@ -50,26 +49,14 @@ impl fmt::Debug for KmsKeyring {
     }
 }
 
+kms_options!(KmsKeyring);
+
 impl KmsKeyring {
     /// A keyring for the KMS key `key_id` (key id, key ARN, alias or alias
     /// ARN), called through `client`. An invalid identifier (empty, or a
     /// malformed ARN) is reported by the first operation.
     pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
         Self { key_id: key_id.into(), kms: Kms::new(client) }
-    }
-
-    /// Sends these grant tokens with every KMS call.
-    pub fn with_grant_tokens(mut self, grant_tokens: Vec<String>) -> Self {
-        self.kms.grant_tokens = grant_tokens;
-        self
-    }
-
-    /// Runs every KMS call on `runtime` (spawned, then awaited), so that the
-    /// keyring works from any executor. By default the runtime current at
-    /// construction is used, if there was one.
-    pub fn with_runtime(mut self, runtime: Handle) -> Self {
-        self.kms.runtime = Some(runtime);
-        self
     }
 
     /// The configured key identifier.

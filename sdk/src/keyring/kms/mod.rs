@@ -59,3 +59,17 @@ pub use keyring::KmsKeyring;
 
 /// Provider id of encrypted data keys made by AWS KMS.
 pub const PROVIDER_ID: &str = crate::materials::KMS_PROVIDER_ID;
+
+/// A KMS client from the standard AWS chain (environment, profiles, SSO,
+/// IMDS; `AWS_ENDPOINT_URL_KMS`), in `fallback_region` (e.g. the region of
+/// a key ARN) when the chain names none.
+pub async fn client_from_aws_chain(fallback_region: Option<String>) -> aws_sdk_kms::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let mut builder = aws_sdk_kms::config::Builder::from(&config);
+    if config.region().is_none()
+        && let Some(region) = fallback_region
+    {
+        builder = builder.region(aws_sdk_kms::config::Region::new(region));
+    }
+    aws_sdk_kms::Client::from_conf(builder.build())
+}
