@@ -168,66 +168,15 @@ impl Header {
 
     fn parse_complete(buf: &[u8], limits: ParseLimits) -> Result<(Header, usize)> {
         let mut r = Reader::new(buf);
-        let version = r.u8()?;
-        match version {
-            1 => {
-                if r.u8()? != 0x80 {
-                    return Err(Error::malformed("unknown message type (expected 0x80)"));
-                }
-            }
-            2 => {}
-            v => {
-                return Err(Error::malformed(format!(
-                    "unknown message format version {v} (is this an encrypted message?)"
-                )));
-            }
-        }
+        let version = parse_version(&mut r)?;
         let suite = AlgorithmSuite::from_id(r.u16()?)?;
         if suite.message_format_version() != version {
             return Err(Error::malformed(format!("suite {suite} cannot appear in a version {version} message")));
         }
         let message_id = r.bytes(if version == 1 { 16 } else { 32 })?.to_vec();
         let encryption_context = context::deserialize(r.len16_bytes()?)?;
-        let edk_count = usize::from(r.u16()?);
-        if edk_count == 0 {
-            return Err(Error::malformed("the message has no encrypted data keys"));
-        }
-        if let Some(limit) = limits.max_encrypted_data_keys
-            && edk_count > limit
-        {
-            return Err(Error::TooManyEncryptedDataKeys { found: edk_count, limit });
-        }
-        let mut encrypted_data_keys = Vec::with_capacity(edk_count.min(64));
-        for _ in 0..edk_count {
-            encrypted_data_keys.push(EncryptedDataKey {
-                provider_id: r.len16_bytes()?.to_vec(),
-                provider_info: r.len16_bytes()?.to_vec(),
-                ciphertext: r.len16_bytes()?.to_vec(),
-            });
-        }
-        let content_type = match r.u8()? {
-            1 => ContentType::NonFramed,
-            2 => ContentType::Framed,
-            t => return Err(Error::malformed(format!("unknown content type {t}"))),
-        };
-        if version == 1 {
-            if r.array::<4>()? != [0; 4] {
-                return Err(Error::malformed("reserved header bytes are not zero"));
-            }
-            if usize::from(r.u8()?) != NONCE_LEN {
-                return Err(Error::malformed("IV length is not 12"));
-            }
-        }
-        let frame_length = r.u32()?;
-        match content_type {
-            ContentType::Framed if frame_length == 0 => {
-                return Err(Error::malformed("framed message with frame length 0"));
-            }
-            ContentType::NonFramed if frame_length != 0 => {
-                return Err(Error::malformed("non-framed message with a non-zero frame length"));
-            }
-            _ => {}
-        }
+        let encrypted_data_keys = parse_edks(&mut r, limits)?;
+        let (content_type, frame_length) = parse_content(&mut r, version)?;
         let suite_data = r.bytes(suite.suite_data_len())?.to_vec();
         let body_len = r.position();
         let header_iv = if version == 1 { r.array::<NONCE_LEN>()? } else { [0; NONCE_LEN] };
@@ -247,4 +196,74 @@ impl Header {
         };
         Ok((header, r.position()))
     }
+}
+
+/// The format version, and for version 1 its message type.
+fn parse_version(r: &mut Reader<'_>) -> Result<u8> {
+    let version = r.u8()?;
+    match version {
+        1 => {
+            if r.u8()? != 0x80 {
+                return Err(Error::malformed("unknown message type (expected 0x80)"));
+            }
+        }
+        2 => {}
+        v => {
+            return Err(Error::malformed(format!(
+                "unknown message format version {v} (is this an encrypted message?)"
+            )));
+        }
+    }
+    Ok(version)
+}
+
+/// The encrypted data keys: at least one, at most the limit.
+fn parse_edks(r: &mut Reader<'_>, limits: ParseLimits) -> Result<Vec<EncryptedDataKey>> {
+    let edk_count = usize::from(r.u16()?);
+    if edk_count == 0 {
+        return Err(Error::malformed("the message has no encrypted data keys"));
+    }
+    if let Some(limit) = limits.max_encrypted_data_keys
+        && edk_count > limit
+    {
+        return Err(Error::TooManyEncryptedDataKeys { found: edk_count, limit });
+    }
+    let mut encrypted_data_keys = Vec::with_capacity(edk_count.min(64));
+    for _ in 0..edk_count {
+        encrypted_data_keys.push(EncryptedDataKey {
+            provider_id: r.len16_bytes()?.to_vec(),
+            provider_info: r.len16_bytes()?.to_vec(),
+            ciphertext: r.len16_bytes()?.to_vec(),
+        });
+    }
+    Ok(encrypted_data_keys)
+}
+
+/// The content type and frame length (with version 1's reserved bytes and
+/// IV length between them), consistent with each other.
+fn parse_content(r: &mut Reader<'_>, version: u8) -> Result<(ContentType, u32)> {
+    let content_type = match r.u8()? {
+        1 => ContentType::NonFramed,
+        2 => ContentType::Framed,
+        t => return Err(Error::malformed(format!("unknown content type {t}"))),
+    };
+    if version == 1 {
+        if r.array::<4>()? != [0; 4] {
+            return Err(Error::malformed("reserved header bytes are not zero"));
+        }
+        if usize::from(r.u8()?) != NONCE_LEN {
+            return Err(Error::malformed("IV length is not 12"));
+        }
+    }
+    let frame_length = r.u32()?;
+    match content_type {
+        ContentType::Framed if frame_length == 0 => {
+            return Err(Error::malformed("framed message with frame length 0"));
+        }
+        ContentType::NonFramed if frame_length != 0 => {
+            return Err(Error::malformed("non-framed message with a non-zero frame length"));
+        }
+        _ => {}
+    }
+    Ok((content_type, frame_length))
 }
