@@ -13,6 +13,9 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<&'static str, u64>>,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    connections_open: AtomicU64,
+    connections_refused: Mutex<BTreeMap<&'static str, u64>>,
+    connections_closed: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
@@ -42,6 +45,26 @@ impl Metrics {
         self.bytes_out.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts a client connection opened (`true`) or closed.
+    pub fn connection(&self, opened: bool) {
+        if opened {
+            self.connections_open.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.connections_open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a client connection refused at accept, by `reason`.
+    pub fn connection_refused(&self, reason: &'static str) {
+        bump(&self.connections_refused, reason);
+    }
+
+    /// Counts a client connection the proxy closed, by `reason` (`idle`,
+    /// `evicted`, `header_timeout`, `tls_handshake`).
+    pub fn connection_closed(&self, reason: &'static str) {
+        bump(&self.connections_closed, reason);
+    }
+
     /// Renders the counters in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -61,6 +84,19 @@ impl Metrics {
         let _ = writeln!(out, "s3seal_bytes_in_total {}", self.bytes_in.load(Ordering::Relaxed));
         let _ = writeln!(out, "# TYPE s3seal_bytes_out_total counter");
         let _ = writeln!(out, "s3seal_bytes_out_total {}", self.bytes_out.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# TYPE s3seal_connections_open gauge");
+        let _ = writeln!(out, "s3seal_connections_open {}", self.connections_open.load(Ordering::Relaxed));
+        for (name, map) in [
+            ("s3seal_connections_refused_total", &self.connections_refused),
+            ("s3seal_connections_closed_total", &self.connections_closed),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter");
+            if let Ok(m) = map.lock() {
+                for (reason, n) in m.iter() {
+                    let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
+                }
+            }
+        }
         out
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use s3seal::keyspec::KeySpec;
 use s3seal_proxy::config::PartialSettings;
-use s3seal_proxy::config::{PartialCache, PartialTls, PartialUpstream};
+use s3seal_proxy::config::{PartialCache, PartialLimits, PartialTls, PartialUpstream};
 use s3seal_proxy::{Error, Server};
 
 use crate::fail::{CliResult, Code, Failure};
@@ -108,6 +108,18 @@ pub struct ProxyArgs {
     /// [default: require-encrypt-require-decrypt].
     #[arg(long, value_name = "POLICY")]
     pub commitment_policy: Option<String>,
+    /// Open client connections at most; kept within the open-file limit [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Open client connections from one IP address at most [default: 512].
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a client may take to send a request's headers or a TLS handshake [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a connection stays open with no request in flight [default: 20].
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
     /// Print the effective settings (secrets hidden) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -131,6 +143,12 @@ impl ProxyArgs {
             max_bytes: self.cache_max_bytes,
             capacity: self.cache_capacity,
         };
+        let limits = PartialLimits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout_secs: self.header_timeout,
+            idle_timeout_secs: self.idle_timeout,
+        };
         PartialSettings {
             listen: self.listen.clone(),
             admin_listen: self.admin_listen.clone(),
@@ -145,6 +163,7 @@ impl ProxyArgs {
             cache: (cache != PartialCache::default()).then_some(cache),
             shutdown_timeout_secs: self.shutdown_timeout,
             commitment_policy: self.commitment_policy.clone(),
+            limits: (limits != PartialLimits::default()).then_some(limits),
         }
     }
 }
@@ -227,6 +246,10 @@ mod tests {
             cache_capacity: None,
             shutdown_timeout: None,
             commitment_policy: Some("require-encrypt-allow-decrypt".into()),
+            max_connections: Some(100),
+            max_connections_per_address: None,
+            header_timeout: None,
+            idle_timeout: Some(5),
             print_config: false,
         };
         let p = args.to_partial();
@@ -238,5 +261,9 @@ mod tests {
         assert_eq!(s.cache.max_messages, 2);
         assert_eq!(s.commitment_policy, s3seal::CommitmentPolicy::RequireEncryptAllowDecrypt);
         assert_eq!(s.keys.len(), 1);
+        assert_eq!(s.limits.max_connections, 100);
+        assert_eq!(s.limits.max_connections_per_address, 100, "never above the total");
+        assert_eq!(s.limits.idle_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(s.limits.header_timeout, s3seal_proxy::config::DEFAULT_HEADER_TIMEOUT);
     }
 }

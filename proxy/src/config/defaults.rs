@@ -23,3 +23,14 @@ pub const AWS_ENDPOINT: &str = "aws";
 /// The value of [`PartialSettings::admin_listen`](super::PartialSettings::admin_listen) that turns the admin
 /// listener off.
 pub const OFF: &str = "off";
+/// Open client connections at most, unless told otherwise (and never more
+/// than the open-file limit allows).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Open client connections from one IP address at most, unless told
+/// otherwise.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 512;
+/// How long a client may take to send a request's headers.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may stay open with no request in flight (S3
+/// itself closes idle connections after about 20 s).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(20);

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::credentials::{Secret, parse_client_credentials};
-use super::partial::{PartialCache, PartialSettings, PartialTls, PartialUpstream};
+use super::partial::{PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
 use crate::error::{Error, Result};
 
 /// Reads a variable, treating an empty value as unset.
@@ -67,6 +67,12 @@ impl PartialSettings {
             max_bytes: parse_var(l, "S3SEAL_CACHE_MAX_BYTES")?,
             capacity: parse_var(l, "S3SEAL_CACHE_CAPACITY")?,
         };
+        let limits = PartialLimits {
+            max_connections: parse_var(l, "S3SEAL_MAX_CONNECTIONS")?,
+            max_connections_per_address: parse_var(l, "S3SEAL_MAX_CONNECTIONS_PER_ADDRESS")?,
+            header_timeout_secs: parse_var(l, "S3SEAL_HEADER_TIMEOUT_SECS")?,
+            idle_timeout_secs: parse_var(l, "S3SEAL_IDLE_TIMEOUT_SECS")?,
+        };
         let some_if = |set: bool| set.then_some(());
         Ok(Self {
             listen: var(l, "S3SEAL_LISTEN"),
@@ -82,6 +88,7 @@ impl PartialSettings {
             cache: some_if(cache != PartialCache::default()).map(|()| cache),
             shutdown_timeout_secs: parse_var(l, "S3SEAL_SHUTDOWN_TIMEOUT_SECS")?,
             commitment_policy: var(l, "S3SEAL_COMMITMENT_POLICY"),
+            limits: some_if(limits != PartialLimits::default()).map(|()| limits),
         })
     }
 }

@@ -32,9 +32,10 @@ mod tests;
 
 pub use credentials::{ClientCredential, Secret, parse_client_credentials};
 pub use defaults::{
-    AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH, DEFAULT_LISTEN, DEFAULT_REGION,
+    AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_REGION,
     DEFAULT_SHUTDOWN_TIMEOUT, MAX_FRAME_LENGTH, OFF,
 };
-pub use partial::{PartialCache, PartialSettings, PartialTls, PartialUpstream};
+pub use partial::{PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
 pub use resolve::parse_suite;
-pub use settings::{Settings, StaticCredentials, TlsSettings, UpstreamSettings};
+pub use settings::{ConnectionLimits, Settings, StaticCredentials, TlsSettings, UpstreamSettings};

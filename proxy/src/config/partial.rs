@@ -62,6 +62,21 @@ pub struct PartialCache {
     pub capacity: Option<usize>,
 }
 
+/// Limits on client connections (`[limits]`): see [`super::ConnectionLimits`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialLimits {
+    /// Open client connections, from all addresses together.
+    pub max_connections: Option<usize>,
+    /// Open client connections from one IP address.
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a client may take to send a request's headers (and to
+    /// complete a TLS handshake).
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a connection may stay open with no request in flight.
+    pub idle_timeout_secs: Option<u64>,
+}
+
 /// Settings as given by one source (file, environment or flags); every
 /// field optional. See the [module documentation](self).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -91,6 +106,8 @@ pub struct PartialSettings {
     pub cache: Option<PartialCache>,
     /// Seconds a graceful shutdown waits for open requests.
     pub shutdown_timeout_secs: Option<u64>,
+    /// Limits on client connections.
+    pub limits: Option<PartialLimits>,
     /// Which Amazon S3 Encryption Client objects are read:
     /// `require-encrypt-require-decrypt` (default: format V3 only) or
     /// `require-encrypt-allow-decrypt` (also V2, which has no key commitment).
@@ -141,6 +158,17 @@ impl PartialCache {
     }
 }
 
+impl PartialLimits {
+    fn over(self, lower: Self) -> Self {
+        Self {
+            max_connections: pick(self.max_connections, lower.max_connections),
+            max_connections_per_address: pick(self.max_connections_per_address, lower.max_connections_per_address),
+            header_timeout_secs: pick(self.header_timeout_secs, lower.header_timeout_secs),
+            idle_timeout_secs: pick(self.idle_timeout_secs, lower.idle_timeout_secs),
+        }
+    }
+}
+
 fn merge<T>(a: Option<T>, b: Option<T>, f: impl FnOnce(T, T) -> T) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(f(a, b)),
@@ -178,6 +206,7 @@ impl PartialSettings {
             suite: pick(self.suite, lower.suite),
             cache: merge(self.cache, lower.cache, PartialCache::over),
             shutdown_timeout_secs: pick(self.shutdown_timeout_secs, lower.shutdown_timeout_secs),
+            limits: merge(self.limits, lower.limits, PartialLimits::over),
             commitment_policy: pick(self.commitment_policy, lower.commitment_policy),
         }
     }

@@ -13,11 +13,12 @@ use s3seal::object::ObjectSuite;
 
 use super::credentials::{ClientCredential, Secret};
 use super::defaults::{
-    AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH, DEFAULT_LISTEN,
+    AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     DEFAULT_SHUTDOWN_TIMEOUT, MAX_FRAME_LENGTH, OFF,
 };
-use super::partial::{PartialCache, PartialSettings, PartialTls, PartialUpstream};
-use super::settings::{Settings, StaticCredentials, TlsSettings, UpstreamSettings};
+use super::partial::{PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
+use super::settings::{ConnectionLimits, Settings, StaticCredentials, TlsSettings, UpstreamSettings};
 use crate::error::{Error, Result};
 
 impl PartialSettings {
@@ -41,6 +42,7 @@ impl PartialSettings {
         let cache = resolve_cache(self.cache.unwrap_or_default())?;
         let shutdown_timeout = self.shutdown_timeout_secs.map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs);
         let commitment_policy = resolve_commitment_policy(self.commitment_policy.as_deref())?;
+        let limits = resolve_limits(self.limits.unwrap_or_default())?;
         Ok(Settings {
             listen,
             admin_listen,
@@ -55,6 +57,7 @@ impl PartialSettings {
             cache,
             shutdown_timeout,
             commitment_policy,
+            limits,
         })
     }
 }
@@ -308,4 +311,23 @@ fn resolve_cache(c: PartialCache) -> Result<CacheLimits> {
         limits = limits.with_capacity(n);
     }
     Ok(limits)
+}
+
+fn resolve_limits(l: PartialLimits) -> Result<ConnectionLimits> {
+    let positive = |name: &str, v: Option<u64>, default: Duration| match v {
+        Some(0) => Err(Error::Config(format!("limits {name} must be at least 1"))),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Ok(default),
+    };
+    let max_connections = l.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    let per_address = l.max_connections_per_address.unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
+    if max_connections == 0 || per_address == 0 {
+        return Err(Error::Config("limits max_connections and max_connections_per_address must be at least 1".into()));
+    }
+    Ok(ConnectionLimits {
+        max_connections,
+        max_connections_per_address: per_address.min(max_connections),
+        header_timeout: positive("header_timeout_secs", l.header_timeout_secs, DEFAULT_HEADER_TIMEOUT)?,
+        idle_timeout: positive("idle_timeout_secs", l.idle_timeout_secs, DEFAULT_IDLE_TIMEOUT)?,
+    })
 }

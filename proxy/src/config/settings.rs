@@ -80,4 +80,22 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Which Amazon S3 Encryption Client objects are read.
     pub commitment_policy: CommitmentPolicy,
+    /// Limits on client connections.
+    pub limits: ConnectionLimits,
+}
+
+/// Limits on client connections. The connection counts are upper bounds:
+/// at start the proxy also keeps them within its open-file limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open client connections, from all addresses together.
+    pub max_connections: usize,
+    /// Open client connections from one IP address.
+    pub max_connections_per_address: usize,
+    /// How long a client may take to send a request's headers, and to
+    /// complete a TLS handshake.
+    pub header_timeout: Duration,
+    /// How long a connection may stay open with no request in flight
+    /// (before its first request too).
+    pub idle_timeout: Duration,
 }

@@ -3,27 +3,23 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::connections::{Gate, Ticket, fit_to_open_files};
 use super::logging::Logged;
 use super::tls::tls_acceptor;
 use crate::admin::Admin;
-use crate::config::Settings;
+use crate::config::{ConnectionLimits, Settings};
 use crate::error::{Error, Result};
-
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a client may take to complete the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::metrics::Metrics;
 
 /// The bound listeners (client and admin) and the client listener's TLS.
 pub(super) struct Listeners {
@@ -58,37 +54,126 @@ impl Listeners {
     }
 }
 
-/// Serves one connection (after the TLS handshake, if any) until it ends
-/// or the graceful shutdown closes it.
-async fn serve_connection<IO>(
-    io: IO,
-    http: ConnBuilder<TokioExecutor>,
+/// HTTP/2 keep-alive: a ping after this long without frames...
+const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// ...which must be answered within this long.
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// Concurrent HTTP/2 requests on one connection.
+const H2_MAX_STREAMS: u32 = 128;
+
+/// What serving client connections needs, shared by all of them.
+#[derive(Clone)]
+pub(super) struct ClientConnections {
+    acceptor: Option<TlsAcceptor>,
     service: Logged,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let conn = http.serve_connection(TokioIo::new(io), service).into_owned();
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!(error = %e, "connection ended with an error");
+    limits: ConnectionLimits,
+    gate: Arc<Gate>,
+    metrics: Arc<Metrics>,
+    http: ConnBuilder<TokioExecutor>,
+}
+
+impl ClientConnections {
+    /// Client connections served by `service` (over TLS with `acceptor`)
+    /// within `limits`, which are first fitted to the open-file limit.
+    pub(super) fn new(
+        acceptor: Option<TlsAcceptor>,
+        service: Logged,
+        limits: ConnectionLimits,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let limits = fit_to_open_files(limits);
+        let mut http = ConnBuilder::new(TokioExecutor::new());
+        http.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        http.http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(H2_PING_INTERVAL)
+            .keep_alive_timeout(H2_PING_TIMEOUT)
+            .max_concurrent_streams(H2_MAX_STREAMS);
+        Self { acceptor, service, gate: Gate::new(&limits), limits, metrics, http }
     }
 }
 
-async fn accept_one(
-    socket: TcpStream,
-    acceptor: Option<TlsAcceptor>,
-    http: ConnBuilder<TokioExecutor>,
-    service: Logged,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
+/// Counts a connection as open while it lives.
+struct Open(Arc<Metrics>);
+
+impl Open {
+    fn new(metrics: &Arc<Metrics>) -> Self {
+        metrics.connection(true);
+        Self(metrics.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connection(false);
+    }
+}
+
+/// Admits a connection (or closes it at once, counted and logged), then
+/// serves it after the TLS handshake, if any.
+async fn accept_one(socket: TcpStream, peer: SocketAddr, conns: ClientConnections, stop: watch::Receiver<bool>) {
+    let ticket = match conns.gate.admit(peer.ip()) {
+        Ok(t) => Arc::new(t),
+        Err(refusal) => {
+            conns.metrics.connection_refused(refusal.label());
+            tracing::warn!(peer = %peer.ip(), limit = refusal.label(), "connection refused: every connection is busy");
+            return;
+        }
+    };
+    let _open = Open::new(&conns.metrics);
     let _ = socket.set_nodelay(true);
-    match acceptor {
-        None => serve_connection(socket, http, service, watcher).await,
-        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-            Ok(Ok(tls)) => serve_connection(tls, http, service, watcher).await,
+    match &conns.acceptor {
+        None => serve_connection(socket, &conns, ticket, stop).await,
+        Some(acceptor) => match tokio::time::timeout(conns.limits.header_timeout, acceptor.accept(socket)).await {
+            Ok(Ok(tls)) => serve_connection(tls, &conns, ticket, stop).await,
             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-            Err(_) => tracing::debug!("TLS handshake timed out"),
+            Err(_) => {
+                conns.metrics.connection_closed("tls_handshake");
+                tracing::debug!("TLS handshake timed out");
+            }
         },
+    }
+}
+
+/// Serves one connection until it ends, or closes it gracefully (the
+/// request in flight, if any, is finished) when it has been idle too
+/// long, when the gate needs its place, or on shutdown.
+async fn serve_connection<IO>(io: IO, conns: &ClientConnections, ticket: Arc<Ticket>, mut stop: watch::Receiver<bool>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = Logged { inner: conns.service.inner.clone(), ticket: Some(ticket.clone()) };
+    let conn = conns.http.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let idle_timeout = conns.limits.idle_timeout;
+    let reason = loop {
+        // While busy, look again after a timeout's length.
+        let wake = ticket.idle_deadline(idle_timeout).unwrap_or_else(|| Instant::now() + idle_timeout);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = ticket.evicted() => break Some("evicted"),
+            _ = stop.changed() => break None,
+            () = tokio::time::sleep_until(wake.into()) => {
+                if ticket.idle_deadline(idle_timeout).is_some_and(|d| d <= Instant::now()) {
+                    break Some("idle");
+                }
+            }
+        }
+    };
+    if let Some(reason) = reason {
+        conns.metrics.connection_closed(reason);
+        tracing::debug!(reason, "closing a connection");
+    }
+    conn.as_mut().graceful_shutdown();
+    match tokio::time::timeout(conns.limits.header_timeout.max(idle_timeout), conn).await {
+        Ok(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
+        Ok(Ok(())) => {}
+        Err(_) => tracing::debug!("a closing connection did not finish in time"),
     }
 }
 
@@ -96,25 +181,22 @@ async fn accept_one(
 /// `timeout`, then closes the rest.
 pub(super) async fn serve_clients(
     listener: TcpListener,
-    acceptor: Option<TlsAcceptor>,
-    service: Logged,
+    conns: ClientConnections,
     mut stop: watch::Receiver<bool>,
     timeout: Duration,
 ) {
-    let mut http = ConnBuilder::new(TokioExecutor::new());
-    // Slow clients may not hold a connection open without sending headers.
-    http.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    let serve = |socket| accept_one(socket, acceptor.clone(), http.clone(), service.clone(), graceful.watcher());
+    let stop_each = stop.clone();
+    let serve = |socket, peer| accept_one(socket, peer, conns.clone(), stop_each.clone());
     // On errors such as too many open files: keep serving.
     accept_until_stopped(&listener, &mut stop, &mut connections, "accept failed", serve).await;
     drop(listener);
     let open = connections.len();
     tracing::info!(open_connections = open, "stopped accepting connections; draining");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(timeout) => {
+    let drained = tokio::time::timeout(timeout, async { while connections.join_next().await.is_some() {} }).await;
+    match drained {
+        Ok(()) => tracing::info!("all connections closed"),
+        Err(_) => {
             tracing::warn!(timeout_secs = timeout.as_secs(), "shutdown timeout: closing the remaining connections");
         }
     }
@@ -125,7 +207,7 @@ pub(super) async fn serve_clients(
 pub(super) async fn serve_admin(listener: TcpListener, admin: Admin, mut stop: watch::Receiver<bool>) {
     let admin = Arc::new(admin);
     let mut connections = JoinSet::new();
-    let serve = |socket| {
+    let serve = |socket, _peer| {
         let admin = admin.clone();
         async move {
             let service = hyper::service::service_fn(move |req| {
@@ -149,7 +231,7 @@ async fn accept_until_stopped<F, Fut>(
     failed: &'static str,
     mut serve: F,
 ) where
-    F: FnMut(TcpStream) -> Fut,
+    F: FnMut(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     loop {
@@ -160,8 +242,8 @@ async fn accept_until_stopped<F, Fut>(
                 }
             }
             accepted = listener.accept() => match accepted {
-                Ok((socket, _peer)) => {
-                    connections.spawn(serve(socket));
+                Ok((socket, peer)) => {
+                    connections.spawn(serve(socket, peer));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "{failed}");

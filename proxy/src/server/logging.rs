@@ -1,16 +1,41 @@
 //! Logging: the subscriber, its default filter and the access log.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use hyper::body::Incoming;
 use s3s::service::S3Service;
 
+use super::connections::Ticket;
+
 /// The S3 service with one log line per request: method, path (never the
 /// query, which holds presigned signatures), status, duration.
 #[derive(Clone)]
 pub(super) struct Logged {
     pub(super) inner: S3Service,
+    /// The connection's admission: tells it when a request is in flight.
+    pub(super) ticket: Option<Arc<Ticket>>,
+}
+
+/// Marks a request in flight on its connection until dropped.
+struct InFlight(Option<Arc<Ticket>>);
+
+impl InFlight {
+    fn new(ticket: Option<Arc<Ticket>>) -> Self {
+        if let Some(t) = &ticket {
+            t.request_started();
+        }
+        Self(ticket)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            t.request_ended();
+        }
+    }
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for Logged {
@@ -22,7 +47,9 @@ impl hyper::service::Service<http::Request<Incoming>> for Logged {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let inner = self.inner.clone();
+        let in_flight = InFlight::new(self.ticket.clone());
         Box::pin(async move {
+            let _in_flight = in_flight;
             let t0 = Instant::now();
             let mut result = hyper::service::Service::call(&inner, req).await;
             // A HEAD response has no body (error responses from s3s carry

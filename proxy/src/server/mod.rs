@@ -13,6 +13,7 @@
 //! # }
 //! ```
 
+mod connections;
 mod info;
 mod listen;
 mod logging;
@@ -41,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::layer::EncryptingS3;
 use crate::metrics::Metrics;
 use info::ServerInfo;
-use listen::{Listeners, serve_admin, serve_clients};
+use listen::{ClientConnections, Listeners, serve_admin, serve_clients};
 use logging::Logged;
 pub use logging::{DEFAULT_LOG_FILTER, init_tracing};
 pub use signals::Signals;
@@ -120,13 +121,13 @@ impl Server {
 
         let (stop, stop_rx) = watch::channel(false);
         let draining = Arc::new(AtomicBool::new(false));
-        let main = tokio::spawn(serve_clients(
-            listeners.client,
+        let conns = ClientConnections::new(
             listeners.acceptor.clone(),
-            Logged { inner: service },
-            stop_rx.clone(),
-            settings.shutdown_timeout,
-        ));
+            Logged { inner: service, ticket: None },
+            settings.limits,
+            metrics.clone(),
+        );
+        let main = tokio::spawn(serve_clients(listeners.client, conns, stop_rx.clone(), settings.shutdown_timeout));
         let admin = listeners.admin.map(|l| {
             let admin = Admin::new(metrics.clone(), Some(cache.clone())).with_draining(draining.clone());
             tokio::spawn(serve_admin(l, admin, stop_rx))
