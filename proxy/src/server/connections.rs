@@ -45,7 +45,8 @@ impl Refusal {
 
 /// Raises the soft open-file limit to the hard one and returns the
 /// connection limits that fit in it: each busy client connection may
-/// need one upstream connection too.
+/// need one upstream connection too, and up to a quarter more client
+/// connections may be closing at a time.
 pub(crate) fn fit_to_open_files(limits: ConnectionLimits) -> ConnectionLimits {
     let (before, _) = rlimit::Resource::NOFILE.get().unwrap_or((1024, 1024));
     let nofile = match rlimit::increase_nofile_limit(u64::MAX) {
@@ -134,6 +135,11 @@ impl Gate {
             return Err(Refusal::AddressFull);
         }
         if s.open >= self.max_total && !s.evict_oldest(None) {
+            return Err(Refusal::Full);
+        }
+        // Connections told to give way close within a moment; until they
+        // do they still hold a descriptor, so only a quarter more may wait.
+        if s.open >= self.max_total + self.max_total / 4 {
             return Err(Refusal::Full);
         }
         s.open += 1;

@@ -60,6 +60,12 @@ const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// Concurrent HTTP/2 requests on one connection.
 const H2_MAX_STREAMS: u32 = 128;
+/// How long an idle connection being closed may take to say goodbye (an
+/// HTTP/2 GOAWAY and its ping) before it is dropped...
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// ...and one told to give way to a new connection: its descriptor is
+/// needed now.
+const EVICT_GRACE: Duration = Duration::from_millis(50);
 
 /// What serving client connections needs, shared by all of them.
 #[derive(Clone)]
@@ -165,16 +171,21 @@ where
             }
         }
     };
-    if let Some(reason) = reason {
-        conns.metrics.connection_closed(reason);
-        tracing::debug!(reason, "closing a connection");
-    }
     conn.as_mut().graceful_shutdown();
-    match tokio::time::timeout(conns.limits.header_timeout.max(idle_timeout), conn).await {
-        Ok(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
-        Ok(Ok(())) => {}
-        Err(_) => tracing::debug!("a closing connection did not finish in time"),
-    }
+    let Some(reason) = reason else {
+        // Shutdown: requests in flight finish (the server's drain timeout
+        // bounds the wait).
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+        return;
+    };
+    conns.metrics.connection_closed(reason);
+    tracing::debug!(reason, "closing an idle connection");
+    // Nothing is in flight: a moment for the goodbye, then it is dropped
+    // (an HTTP/2 peer that never answers the closing ping cannot hold it).
+    let grace = if reason == "evicted" { EVICT_GRACE } else { CLOSE_GRACE };
+    let _ = tokio::time::timeout(grace, conn).await;
 }
 
 /// The client accept loop; on stop, drains open connections for up to

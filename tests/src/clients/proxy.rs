@@ -82,6 +82,9 @@ pub struct ProxyOptions {
     pub name: String,
     /// Extra top-level settings (TOML lines) for the config file.
     pub extra_config: String,
+    /// Runs the proxy under `prlimit` with this open-file limit (soft and
+    /// hard).
+    pub open_files: Option<u64>,
 }
 
 /// The real `s3seal proxy` as a child process; killed when dropped.
@@ -94,6 +97,7 @@ pub struct ProxyProcess {
     log: PathBuf,
     home: PathBuf,
     env: Vec<(&'static str, String)>,
+    open_files: Option<u64>,
 }
 
 impl ProxyProcess {
@@ -139,6 +143,7 @@ impl ProxyProcess {
             log: dir.join(format!("{name}.log")),
             home,
             env,
+            open_files: options.open_files,
         };
         proxy.spawn(None)?;
         Ok(proxy)
@@ -147,7 +152,14 @@ impl ProxyProcess {
     fn spawn(&mut self, listen: Option<SocketAddr>) -> Result<()> {
         let bin = proxy_binary()?;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
-        let mut cmd = Command::new(&bin);
+        let mut cmd = match self.open_files {
+            None => Command::new(&bin),
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(&bin);
+                c
+            }
+        };
         clean_env(&mut cmd, &self.home);
         cmd.envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd.arg("proxy").arg("--config").arg(&self.config);
@@ -200,6 +212,11 @@ impl ProxyProcess {
     /// The client listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The proxy's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Stops the proxy with SIGTERM (graceful shutdown) and waits for it;
