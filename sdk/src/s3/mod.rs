@@ -49,24 +49,12 @@ macro_rules! headers {
     };
 }
 
-/// Sets the standard headers of an `aws-sdk-s3` request builder from
-/// [`ObjectHeaders`] (user metadata is set separately, with the envelope).
-macro_rules! with_headers {
-    ($builder:expr, $h:expr) => {
-        $builder
-            .set_content_type($h.content_type.clone())
-            .set_cache_control($h.cache_control.clone())
-            .set_content_disposition($h.content_disposition.clone())
-            .set_content_encoding($h.content_encoding.clone())
-            .set_content_language($h.content_language.clone())
-    };
-}
-
 mod body;
 mod copy;
 mod get;
 mod multipart;
 mod put;
+mod request;
 mod s3ec;
 mod sidecar;
 mod write;
