@@ -42,9 +42,7 @@ type Answer = (&'static str, u16, u16);
 /// target of a CopyObject (all answered `200`, where S3 answers `412`).
 fn moto_answer(label: &str) -> Option<u16> {
     match label {
-        "complete If-Match wrong" | "copy source-if-match wrong" | "copy target If-None-Match * existing" => {
-            Some(200)
-        }
+        "complete If-Match wrong" | "copy source-if-match wrong" | "copy target If-None-Match * existing" => Some(200),
         _ => None,
     }
 }
@@ -178,11 +176,7 @@ async fn copy_cases(t: &Target) -> Result<Vec<Answer>> {
         ("copy source-if-match right", 200, status(&copy("dst").copy_source_if_match(&e).send().await)),
         ("copy source-if-none-match right", 412, status(&copy("dst").copy_source_if_none_match(&e).send().await)),
         ("copy source-if-none-match wrong", 200, status(&copy("dst").copy_source_if_none_match(WRONG).send().await)),
-        (
-            "copy target If-None-Match * existing",
-            412,
-            status(&copy("dst-existing").if_none_match("*").send().await),
-        ),
+        ("copy target If-None-Match * existing", 412, status(&copy("dst-existing").if_none_match("*").send().await)),
     ])
 }
 

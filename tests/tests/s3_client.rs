@@ -396,7 +396,8 @@ async fn request_templates_reach_the_store() {
     assert_eq!(out.parts, 2);
     check("big").await;
     assert_eq!(get(&c, "tpl", "big", None).await.unwrap(), big);
-    let create = CreateMultipartUploadInput::builder().tagging("team=blue&tier=1").storage_class(StorageClass::StandardIa);
+    let create =
+        CreateMultipartUploadInput::builder().tagging("team=blue&tier=1").storage_class(StorageClass::StandardIa);
     let up = c.create_multipart_upload().bucket("tpl").key("mpu").request(create).send().await.expect("create");
     let part = up.upload_part(1, data(10, 4), 10).await.expect("part");
     up.complete(vec![part]).await.expect("complete");

@@ -9,8 +9,8 @@ use s3seal::{EncryptionContext, Error};
 
 use super::errors::map_err;
 use super::etag::{etag_in, etag_out, same_part, written_version};
-use super::passthrough::{complete_request, create_request};
 use super::headers::GivesObjectHeaders;
+use super::passthrough::{complete_request, create_request};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::service::EncryptingS3;
 use super::upload_id::{decode_upload_id, encode_upload_id};

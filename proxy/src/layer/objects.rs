@@ -11,8 +11,8 @@ use s3seal::s3::Body;
 
 use super::errors::map_err;
 use super::etag::{etag_in, etag_out, stored_condition, written_version};
-use super::passthrough::{copy_request, put_request};
 use super::headers::{GivesObjectHeaders, byte_range, conditions, timestamp_out};
+use super::passthrough::{copy_request, put_request};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::response_body::plaintext_blob;
 use super::service::EncryptingS3;

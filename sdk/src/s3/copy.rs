@@ -296,12 +296,7 @@ impl DeleteObject {
             None => sh.s3.head_object().bucket(&bucket).key(&key).send().await.ok(),
             Some(_) => None,
         };
-        self.request
-            .bucket(&bucket)
-            .key(&key)
-            .send_with(&sh.s3)
-            .await
-            .map_err(|e| s3_error("DeleteObject", e))?;
+        self.request.bucket(&bucket).key(&key).send_with(&sh.s3).await.map_err(|e| s3_error("DeleteObject", e))?;
         if let Some(meta) = head.as_ref().and_then(|h| h.metadata()) {
             self.client.delete_sidecars(&bucket, [meta]).await?;
         }

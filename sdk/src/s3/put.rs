@@ -116,8 +116,7 @@ impl PutObject {
         match len {
             Some(len) => put_sealed(&self.client, &self.context, request, body, len).await,
             None => {
-                let out =
-                    self.client.upload().body(body).with_context(self.context).request(request).send().await?;
+                let out = self.client.upload().body(body).with_context(self.context).request(request).send().await?;
                 Ok(PutObjectOutput {
                     e_tag: out.e_tag,
                     version_id: out.version_id,

@@ -14,8 +14,8 @@ use crate::context::EncryptionContext;
 use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::s3::body::{Body, channel_body};
-use crate::s3::write::{MIN_PART, read_part};
 use crate::s3::request::{complete_from_put, create_from_put};
+use crate::s3::write::{MIN_PART, read_part};
 use crate::s3::write::{PutObjectOutput, send_put};
 use crate::s3::{Client, check_metadata_size, s3_error};
 use crate::s3ec::metadata::{self, ContentMetadata, Detection, INSTRUCTION_FILE, INSTRUCTION_SUFFIX};
@@ -186,7 +186,8 @@ async fn put_parts(
     part_size: u64,
 ) -> Result<(PutObjectOutput, u32)> {
     let sh = &client.shared;
-    let (bucket, key) = (request.get_bucket().clone().unwrap_or_default(), request.get_key().clone().unwrap_or_default());
+    let (bucket, key) =
+        (request.get_bucket().clone().unwrap_or_default(), request.get_key().clone().unwrap_or_default());
     let created = create_from_put(request)
         .set_metadata(Some(meta))
         .send_with(&sh.s3)

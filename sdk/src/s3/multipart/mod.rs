@@ -388,4 +388,3 @@ pub struct CompleteOutput {
     /// Plaintext bytes in the object.
     pub plaintext_length: u64,
 }
-

@@ -138,8 +138,7 @@ impl Upload {
             .end_marked()
             .part_size_hint(part_size);
         let upload = CreateMultipartUpload { context: self.context.clone(), ..upload }.send().await?;
-        match send_parts(&upload, reader, first, part_size, sh.config.concurrency, complete_from_put(&request)).await
-        {
+        match send_parts(&upload, reader, first, part_size, sh.config.concurrency, complete_from_put(&request)).await {
             Ok(out) => Ok(UploadOutput {
                 e_tag: out.e_tag,
                 version_id: out.version_id,
