@@ -262,17 +262,7 @@ impl DeleteObject {
         Self { client, bucket: String::new(), key: String::new(), request: DeleteObjectInputBuilder::default() }
     }
 
-    /// The bucket.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = bucket.into();
-        self
-    }
-
-    /// The object key.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
+    bucket_and_key!();
 
     /// The rest of the request, as an `aws-sdk-s3` template (version id,
     /// `If-Match`, MFA, Object Lock bypass, expected bucket owner, request

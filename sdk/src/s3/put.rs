@@ -55,17 +55,7 @@ impl PutObject {
         self
     }
 
-    /// The bucket.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = bucket.into();
-        self
-    }
-
-    /// The object key.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
+    bucket_and_key!();
 
     /// The plaintext.
     pub fn body(mut self, body: impl Into<Body>) -> Self {

@@ -33,8 +33,37 @@ macro_rules! refuse_fields {
                 return Err(Error::UnsupportedRequestField { operation: $op, field: $header, reason: $reason });
             }
         )*
-        Ok(())
+        Ok::<(), Error>(())
     }};
+}
+
+/// The checksums of a body, in every operation that takes one.
+macro_rules! refuse_checksums {
+    ($op:literal, $t:expr) => {
+        refuse_fields!($op, $t, [
+            get_checksum_crc32 => "x-amz-checksum-crc32" DESCRIBES_BODY,
+            get_checksum_crc32_c => "x-amz-checksum-crc32c" DESCRIBES_BODY,
+            get_checksum_crc64_nvme => "x-amz-checksum-crc64nvme" DESCRIBES_BODY,
+            get_checksum_sha1 => "x-amz-checksum-sha1" DESCRIBES_BODY,
+            get_checksum_sha256 => "x-amz-checksum-sha256" DESCRIBES_BODY,
+            get_checksum_sha512 => "x-amz-checksum-sha512" DESCRIBES_BODY,
+            get_checksum_md5 => "x-amz-checksum-md5" DESCRIBES_BODY,
+            get_checksum_xxhash64 => "x-amz-checksum-xxhash64" DESCRIBES_BODY,
+            get_checksum_xxhash3 => "x-amz-checksum-xxhash3" DESCRIBES_BODY,
+            get_checksum_xxhash128 => "x-amz-checksum-xxhash128" DESCRIBES_BODY,
+        ])
+    };
+}
+
+/// The SSE-C headers, in every operation that takes them.
+macro_rules! refuse_sse_c {
+    ($op:literal, $t:expr) => {
+        refuse_fields!($op, $t, [
+            get_sse_customer_algorithm => "x-amz-server-side-encryption-customer-algorithm" SSE_C,
+            get_sse_customer_key => "x-amz-server-side-encryption-customer-key" SSE_C,
+            get_sse_customer_key_md5 => "x-amz-server-side-encryption-customer-key-MD5" SSE_C,
+        ])
+    };
 }
 
 /// Copies the named fields from one input builder to another (the same
@@ -49,58 +78,34 @@ macro_rules! copy_fields {
 
 /// Checks a PutObject template.
 pub(crate) fn check_put(t: &PutObjectInputBuilder) -> Result<()> {
+    refuse_checksums!("PutObject", t)?;
+    refuse_sse_c!("PutObject", t)?;
     refuse_fields!("PutObject", t, [
         get_body => "body" DESCRIBES_BODY,
         get_content_length => "Content-Length" DESCRIBES_BODY,
         get_content_md5 => "Content-MD5" DESCRIBES_BODY,
         get_checksum_algorithm => "x-amz-sdk-checksum-algorithm" DESCRIBES_BODY,
-        get_checksum_crc32 => "x-amz-checksum-crc32" DESCRIBES_BODY,
-        get_checksum_crc32_c => "x-amz-checksum-crc32c" DESCRIBES_BODY,
-        get_checksum_crc64_nvme => "x-amz-checksum-crc64nvme" DESCRIBES_BODY,
-        get_checksum_sha1 => "x-amz-checksum-sha1" DESCRIBES_BODY,
-        get_checksum_sha256 => "x-amz-checksum-sha256" DESCRIBES_BODY,
-        get_checksum_sha512 => "x-amz-checksum-sha512" DESCRIBES_BODY,
-        get_checksum_md5 => "x-amz-checksum-md5" DESCRIBES_BODY,
-        get_checksum_xxhash64 => "x-amz-checksum-xxhash64" DESCRIBES_BODY,
-        get_checksum_xxhash3 => "x-amz-checksum-xxhash3" DESCRIBES_BODY,
-        get_checksum_xxhash128 => "x-amz-checksum-xxhash128" DESCRIBES_BODY,
         get_write_offset_bytes => "x-amz-write-offset-bytes" DESCRIBES_BODY,
-        get_sse_customer_algorithm => "x-amz-server-side-encryption-customer-algorithm" SSE_C,
-        get_sse_customer_key => "x-amz-server-side-encryption-customer-key" SSE_C,
-        get_sse_customer_key_md5 => "x-amz-server-side-encryption-customer-key-MD5" SSE_C,
     ])
 }
 
 /// Checks a CreateMultipartUpload template.
 pub(crate) fn check_create(t: &CreateMultipartUploadInputBuilder) -> Result<()> {
+    refuse_sse_c!("CreateMultipartUpload", t)?;
     refuse_fields!("CreateMultipartUpload", t, [
         get_checksum_algorithm => "x-amz-checksum-algorithm" DESCRIBES_BODY,
         get_checksum_type => "x-amz-checksum-type" DESCRIBES_BODY,
-        get_sse_customer_algorithm => "x-amz-server-side-encryption-customer-algorithm" SSE_C,
-        get_sse_customer_key => "x-amz-server-side-encryption-customer-key" SSE_C,
-        get_sse_customer_key_md5 => "x-amz-server-side-encryption-customer-key-MD5" SSE_C,
     ])
 }
 
 /// Checks a CompleteMultipartUpload template.
 pub(crate) fn check_complete(t: &CompleteMultipartUploadInputBuilder) -> Result<()> {
+    refuse_checksums!("CompleteMultipartUpload", t)?;
+    refuse_sse_c!("CompleteMultipartUpload", t)?;
     refuse_fields!("CompleteMultipartUpload", t, [
         get_multipart_upload => "CompleteMultipartUpload (the part list)" DESCRIBES_BODY,
         get_mpu_object_size => "x-amz-mp-object-size" DESCRIBES_BODY,
-        get_checksum_crc32 => "x-amz-checksum-crc32" DESCRIBES_BODY,
-        get_checksum_crc32_c => "x-amz-checksum-crc32c" DESCRIBES_BODY,
-        get_checksum_crc64_nvme => "x-amz-checksum-crc64nvme" DESCRIBES_BODY,
-        get_checksum_sha1 => "x-amz-checksum-sha1" DESCRIBES_BODY,
-        get_checksum_sha256 => "x-amz-checksum-sha256" DESCRIBES_BODY,
-        get_checksum_sha512 => "x-amz-checksum-sha512" DESCRIBES_BODY,
-        get_checksum_md5 => "x-amz-checksum-md5" DESCRIBES_BODY,
-        get_checksum_xxhash64 => "x-amz-checksum-xxhash64" DESCRIBES_BODY,
-        get_checksum_xxhash3 => "x-amz-checksum-xxhash3" DESCRIBES_BODY,
-        get_checksum_xxhash128 => "x-amz-checksum-xxhash128" DESCRIBES_BODY,
         get_checksum_type => "x-amz-checksum-type" DESCRIBES_BODY,
-        get_sse_customer_algorithm => "x-amz-server-side-encryption-customer-algorithm" SSE_C,
-        get_sse_customer_key => "x-amz-server-side-encryption-customer-key" SSE_C,
-        get_sse_customer_key_md5 => "x-amz-server-side-encryption-customer-key-MD5" SSE_C,
     ])
 }
 
@@ -108,13 +113,11 @@ pub(crate) fn check_complete(t: &CompleteMultipartUploadInputBuilder) -> Result<
 /// directive are the client's: it re-seals the envelope for the target).
 pub(crate) fn check_copy(t: &CopyObjectInputBuilder) -> Result<()> {
     const SOURCE: &str = "the client names the source and re-seals its envelope for the copy";
+    refuse_sse_c!("CopyObject", t)?;
     refuse_fields!("CopyObject", t, [
         get_copy_source => "x-amz-copy-source" SOURCE,
         get_metadata_directive => "x-amz-metadata-directive" SOURCE,
         get_checksum_algorithm => "x-amz-checksum-algorithm" DESCRIBES_BODY,
-        get_sse_customer_algorithm => "x-amz-server-side-encryption-customer-algorithm" SSE_C,
-        get_sse_customer_key => "x-amz-server-side-encryption-customer-key" SSE_C,
-        get_sse_customer_key_md5 => "x-amz-server-side-encryption-customer-key-MD5" SSE_C,
         get_copy_source_sse_customer_algorithm => "x-amz-copy-source-server-side-encryption-customer-algorithm" SSE_C,
         get_copy_source_sse_customer_key => "x-amz-copy-source-server-side-encryption-customer-key" SSE_C,
         get_copy_source_sse_customer_key_md5 => "x-amz-copy-source-server-side-encryption-customer-key-MD5" SSE_C,

@@ -73,17 +73,7 @@ impl CreateMultipartUpload {
         }
     }
 
-    /// The bucket.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = bucket.into();
-        self
-    }
-
-    /// The object key.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
+    bucket_and_key!();
 
     /// Adds an encryption context pair.
     pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {

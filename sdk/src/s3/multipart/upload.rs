@@ -66,17 +66,7 @@ impl Upload {
         self
     }
 
-    /// The bucket.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = bucket.into();
-        self
-    }
-
-    /// The object key.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
+    bucket_and_key!();
 
     /// The plaintext.
     pub fn body(mut self, body: impl Into<Body>) -> Self {
