@@ -201,6 +201,9 @@ async fn etag_model(t: &Target) -> Result<Vec<Answer>> {
         let v1 = c.list_objects().bucket(b).prefix(key).send().await?;
         let listed = v1.contents().first().and_then(|o| o.e_tag());
         ensure!(listed == Some(etag.as_str()), "{:?} {key}: ListObjects shows {listed:?}", t.kind);
+        let versions = c.list_object_versions().bucket(b).prefix(key).send().await?;
+        let listed = versions.versions().first().and_then(|o| o.e_tag());
+        ensure!(listed == Some(etag.as_str()), "{:?} {key}: ListObjectVersions shows {listed:?}", t.kind);
     }
     if t.kind != Kind::Moto {
         ensure!(single.trim_matches('"').ends_with("-0"), "{:?}: single-part ETag {single} without -0", t.kind);

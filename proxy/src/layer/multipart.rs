@@ -46,6 +46,12 @@ pub(super) async fn upload_part(
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let S3Request { input, headers, trailing_headers, .. } = req;
+    if input.sse_customer_key.is_some() || input.sse_customer_algorithm.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "the header x-amz-server-side-encryption-customer-key is not supported through s3seal (SSE-C: objects are already encrypted)"
+        ));
+    }
     let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let part = u32::try_from(input.part_number)
         .ok()
