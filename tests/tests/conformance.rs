@@ -309,3 +309,84 @@ async fn concurrent_create_only_puts_through_two_proxies() {
         assert_eq!(&got.body.collect().await.expect("body").into_bytes().to_vec(), winner, "round {round}");
     }
 }
+
+/// The request fields a client sends through the proxy reach the store:
+/// read back from moto directly (HEAD, GetObjectTagging) after a PUT, a
+/// multipart upload and a copy; a field the proxy cannot pass is refused
+/// with `501 NotImplemented` naming it, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_passes_request_fields_to_the_store() {
+    use aws_sdk_s3::types::{ServerSideEncryption, StorageClass, TaggingDirective};
+    let dir = tempfile::Builder::new().prefix("conformance-fields-").tempdir().expect("temp dir");
+    let upstream = Upstream::moto().await.expect("moto");
+    let proxy = ProxyProcess::start(&upstream, dir.path(), &ProxyOptions::default()).expect("proxy");
+    let (c, raw) = (proxy.sdk_client(), upstream.direct_client());
+    c.create_bucket().bucket("fields").send().await.expect("CreateBucket");
+    c.put_object()
+        .bucket("fields")
+        .key("put")
+        .body(ByteStream::from_static(b"tagged"))
+        .tagging("team=blue")
+        .storage_class(StorageClass::StandardIa)
+        .cache_control("max-age=60")
+        .website_redirect_location("/elsewhere")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .send()
+        .await
+        .expect("PutObject");
+    let up = c
+        .create_multipart_upload()
+        .bucket("fields")
+        .key("mpu")
+        .tagging("team=green")
+        .storage_class(StorageClass::StandardIa)
+        .send()
+        .await
+        .expect("CreateMultipartUpload");
+    let id = up.upload_id().expect("upload id");
+    let part = c.upload_part().bucket("fields").key("mpu").upload_id(id).part_number(1);
+    let part = part.body(ByteStream::from_static(b"part")).send().await.expect("UploadPart");
+    let parts = vec![CompletedPart::builder().part_number(1).set_e_tag(part.e_tag).build()];
+    c.complete_multipart_upload()
+        .bucket("fields")
+        .key("mpu")
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .expect("CompleteMultipartUpload");
+    c.copy_object()
+        .bucket("fields")
+        .key("copy")
+        .copy_source("fields/put")
+        .tagging_directive(TaggingDirective::Replace)
+        .tagging("team=red")
+        .send()
+        .await
+        .expect("CopyObject");
+    for (key, tag) in [("put", "team=blue"), ("mpu", "team=green"), ("copy", "team=red")] {
+        let tags = raw.get_object_tagging().bucket("fields").key(key).send().await.expect("GetObjectTagging");
+        let tags: Vec<_> = tags.tag_set().iter().map(|t| format!("{}={}", t.key(), t.value())).collect();
+        assert_eq!(tags, [tag], "{key}");
+    }
+    for key in ["put", "mpu"] {
+        let head = raw.head_object().bucket("fields").key(key).send().await.expect("HEAD on moto");
+        assert_eq!(head.storage_class(), Some(&StorageClass::StandardIa), "{key}");
+    }
+    let head = raw.head_object().bucket("fields").key("put").send().await.expect("HEAD on moto");
+    assert_eq!(head.cache_control(), Some("max-age=60"));
+    assert_eq!(head.website_redirect_location(), Some("/elsewhere"));
+    assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+
+    let r = c
+        .put_object()
+        .bucket("fields")
+        .key("append")
+        .body(ByteStream::from_static(b"more"))
+        .write_offset_bytes(0)
+        .send()
+        .await;
+    assert_eq!(status(&r), 501, "{r:?}");
+    assert!(format!("{r:?}").contains("x-amz-write-offset-bytes"), "{r:?}");
+    assert!(raw.head_object().bucket("fields").key("append").send().await.is_err(), "nothing stored");
+}
