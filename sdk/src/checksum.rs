@@ -54,9 +54,10 @@ enum State {
     Sha256(sha2::Sha256),
 }
 
-/// Computes the MD5 of a stream, and optionally one flexible checksum.
+/// Computes the MD5 of a stream (unless told not to), and optionally one
+/// flexible checksum.
 pub struct PlaintextDigest {
-    md5: Md5,
+    md5: Option<Md5>,
     extra: Option<(ChecksumAlgorithm, State)>,
 }
 
@@ -69,27 +70,33 @@ impl std::fmt::Debug for PlaintextDigest {
 /// The digests of a finished stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digests {
-    /// MD5 of the data.
-    pub md5: [u8; 16],
+    /// MD5 of the data, if it was computed.
+    pub md5: Option<[u8; 16]>,
     /// The flexible checksum, base64, if one was computed.
     pub checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
 impl Digests {
     /// `Content-MD5` form of the MD5 (base64).
-    pub fn md5_base64(&self) -> String {
-        B64.encode(self.md5)
+    pub fn md5_base64(&self) -> Option<String> {
+        self.md5.map(|m| B64.encode(m))
     }
 
     /// Hex form of the MD5, as in a single-part ETag.
-    pub fn md5_hex(&self) -> String {
-        self.md5.iter().map(|b| format!("{b:02x}")).collect()
+    pub fn md5_hex(&self) -> Option<String> {
+        self.md5.map(|m| m.iter().map(|b| format!("{b:02x}")).collect())
     }
 }
 
 impl PlaintextDigest {
     /// MD5 plus `extra`, if given.
     pub fn new(extra: Option<ChecksumAlgorithm>) -> Self {
+        Self::with_md5(true, extra)
+    }
+
+    /// `extra`, if given, and the MD5 only if `md5` (it is the costliest
+    /// of the digests: computed only when someone will compare it).
+    pub fn with_md5(md5: bool, extra: Option<ChecksumAlgorithm>) -> Self {
         let extra = extra.map(|a| {
             let s = match a {
                 ChecksumAlgorithm::Crc32 => State::Crc(Crc::new(CrcAlgorithm::Crc32IsoHdlc), 4),
@@ -100,12 +107,14 @@ impl PlaintextDigest {
             };
             (a, s)
         });
-        Self { md5: Md5::new(), extra }
+        Self { md5: md5.then(Md5::new), extra }
     }
 
     /// Adds data.
     pub fn update(&mut self, data: &[u8]) {
-        self.md5.update(data);
+        if let Some(m) = &mut self.md5 {
+            m.update(data);
+        }
         match &mut self.extra {
             Some((_, State::Crc(c, _))) => c.update(data),
             Some((_, State::Sha1(h))) => h.update(data),
@@ -116,8 +125,11 @@ impl PlaintextDigest {
 
     /// Finishes.
     pub fn finish(self) -> Digests {
-        let mut md5 = [0u8; 16];
-        md5.copy_from_slice(&self.md5.finalize());
+        let md5 = self.md5.map(|m| {
+            let mut out = [0u8; 16];
+            out.copy_from_slice(&m.finalize());
+            out
+        });
         let checksum = self.extra.map(|(a, s)| {
             let bytes = match s {
                 State::Crc(c, n) => c.finalize().to_be_bytes()[8 - n..].to_vec(),
@@ -153,7 +165,10 @@ mod tests {
         }
         let mut d = PlaintextDigest::new(None);
         d.update(b"abc");
-        assert_eq!(d.finish().md5_hex(), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(d.finish().md5_hex().as_deref(), Some("900150983cd24fb0d6963f7d28e17f72"));
+        let mut d = PlaintextDigest::with_md5(false, None);
+        d.update(b"abc");
+        assert_eq!(d.finish().md5, None);
         assert_eq!(ChecksumAlgorithm::from_header_name("X-Amz-Checksum-CRC32C"), Some(ChecksumAlgorithm::Crc32c));
     }
 }

@@ -144,6 +144,20 @@ pub enum Error {
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
 
+    /// A request template set a field the encrypting client cannot honour:
+    /// one that describes the stored bytes (body, length, checksums,
+    /// `Content-MD5`), which the client sets itself for the ciphertext, or
+    /// one it does not support (SSE-C, appends).
+    #[error("{operation}: the request field {field} cannot be passed through s3seal ({reason})")]
+    UnsupportedRequestField {
+        /// The S3 operation.
+        operation: &'static str,
+        /// The field, named as its HTTP header.
+        field: &'static str,
+        /// Why it cannot be passed.
+        reason: &'static str,
+    },
+
     /// The underlying reader or writer failed.
     #[error("I/O error: {0}")]
     Io(#[source] Arc<std::io::Error>),
@@ -269,7 +283,9 @@ impl Error {
             Error::S3 { status: Some(412 | 304), .. } => K::PreconditionFailed,
             Error::S3 { status: Some(403), .. } => K::AccessDenied,
             Error::S3 { .. } => K::S3,
-            Error::InvalidRange { .. } | Error::InvalidParameter(_) => K::InvalidInput,
+            Error::InvalidRange { .. } | Error::InvalidParameter(_) | Error::UnsupportedRequestField { .. } => {
+                K::InvalidInput
+            }
             Error::Io(_) => K::Io,
             Error::Crypto(_) => K::Internal,
         }

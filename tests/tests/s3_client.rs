@@ -343,3 +343,112 @@ async fn tampering_on_the_store_is_detected() {
         assert!(e.to_string().contains("tests:object-key"), "{e}");
     }
 }
+
+/// The aws-sdk-s3 input builders given as templates reach the store: read
+/// back from moto directly (HEAD, GetObjectTagging), for put_object,
+/// upload (single request and multipart), create_multipart_upload and
+/// copy_object; their conditions are enforced there; and a template that
+/// sets a body-describing field is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_templates_reach_the_store() {
+    use aws_sdk_s3::operation::copy_object::CopyObjectInput;
+    use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadInput;
+    use aws_sdk_s3::operation::delete_object::DeleteObjectInput;
+    use aws_sdk_s3::operation::put_object::PutObjectInput;
+    use aws_sdk_s3::types::{ServerSideEncryption, StorageClass, TaggingDirective};
+
+    let moto = MotoServer::start().expect("moto (run tests/setup-python.sh)");
+    let raw = moto_s3_client(&moto);
+    raw.create_bucket().bucket("tpl").send().await.expect("create bucket");
+    let config = Config { part_size: 5 * 1024 * 1024, ..Config::default() };
+    let c = client(raw.clone(), config);
+    let template = || {
+        PutObjectInput::builder()
+            .tagging("team=blue&tier=1")
+            .storage_class(StorageClass::StandardIa)
+            .cache_control("max-age=60")
+            .website_redirect_location("/elsewhere")
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .metadata("from-template", "yes")
+    };
+    let check = |key: &'static str| {
+        let raw = raw.clone();
+        async move {
+            let head = raw.head_object().bucket("tpl").key(key).send().await.expect("HEAD on moto");
+            assert_eq!(head.storage_class(), Some(&StorageClass::StandardIa), "{key}");
+            assert_eq!(head.cache_control(), Some("max-age=60"), "{key}");
+            assert_eq!(head.website_redirect_location(), Some("/elsewhere"), "{key}");
+            assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256), "{key}");
+            assert_eq!(head.metadata().and_then(|m| m.get("from-template")).map(String::as_str), Some("yes"));
+            assert!(head.metadata().is_some_and(|m| m.contains_key("s3seal-envelope")), "{key}: envelope kept");
+            let tags = raw.get_object_tagging().bucket("tpl").key(key).send().await.expect("tagging");
+            let mut tags: Vec<_> = tags.tag_set().iter().map(|t| format!("{}={}", t.key(), t.value())).collect();
+            tags.sort();
+            assert_eq!(tags, ["team=blue", "tier=1"], "{key}");
+        }
+    };
+    c.put_object().bucket("tpl").key("put").body(data(1000, 1)).request(template()).send().await.expect("put");
+    check("put").await;
+    c.upload().bucket("tpl").key("small").body(data(1000, 2)).request(template()).send().await.expect("small");
+    check("small").await;
+    let big = data(6 * 1024 * 1024, 3);
+    let out = c.upload().bucket("tpl").key("big").body(big.clone()).request(template()).send().await.expect("big");
+    assert_eq!(out.parts, 2);
+    check("big").await;
+    assert_eq!(get(&c, "tpl", "big", None).await.unwrap(), big);
+    let create =
+        CreateMultipartUploadInput::builder().tagging("team=blue&tier=1").storage_class(StorageClass::StandardIa);
+    let up = c.create_multipart_upload().bucket("tpl").key("mpu").request(create).send().await.expect("create");
+    let part = up.upload_part(1, data(10, 4), 10).await.expect("part");
+    up.complete(vec![part]).await.expect("complete");
+    let head = raw.head_object().bucket("tpl").key("mpu").send().await.expect("HEAD");
+    assert_eq!(head.storage_class(), Some(&StorageClass::StandardIa));
+    let copy = CopyObjectInput::builder().tagging_directive(TaggingDirective::Replace).tagging("copied=1");
+    c.copy_object().source("tpl", "put").bucket("tpl").key("copy").request(copy).send().await.expect("copy");
+    let tags = raw.get_object_tagging().bucket("tpl").key("copy").send().await.expect("tagging");
+    assert_eq!(tags.tag_set().iter().map(|t| t.key()).collect::<Vec<_>>(), ["copied"]);
+
+    // Conditions: enforced by the store, seen as PreconditionFailed.
+    let e = c
+        .put_object()
+        .bucket("tpl")
+        .key("put")
+        .body(data(5, 5))
+        .request(PutObjectInput::builder().if_none_match("*"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), s3seal::ErrorKind::PreconditionFailed, "{e}");
+    let e = c
+        .upload()
+        .bucket("tpl")
+        .key("big")
+        .body(big.clone())
+        .request(PutObjectInput::builder().if_none_match("*"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), s3seal::ErrorKind::PreconditionFailed, "multipart upload: {e}");
+    let wrong = DeleteObjectInput::builder().if_match("\"0123456789abcdef0123456789abcdef\"");
+    let e = c.delete_object().bucket("tpl").key("put").request(wrong).send().await.unwrap_err();
+    assert_eq!(e.kind(), s3seal::ErrorKind::PreconditionFailed, "{e}");
+    assert_eq!(get(&c, "tpl", "put", None).await.unwrap(), data(1000, 1), "not deleted");
+    let source_wrong = CopyObjectInput::builder().copy_source_if_none_match(
+        raw.head_object().bucket("tpl").key("put").send().await.expect("HEAD").e_tag().unwrap_or_default(),
+    );
+    let e = c.copy_object().source("tpl", "put").bucket("tpl").key("c2").request(source_wrong).send().await;
+    assert_eq!(e.unwrap_err().kind(), s3seal::ErrorKind::PreconditionFailed);
+
+    // Body-describing fields are refused, nothing sent.
+    let e = c
+        .put_object()
+        .bucket("tpl")
+        .key("refused")
+        .body(data(5, 6))
+        .request(PutObjectInput::builder().content_md5("1B2M2Y8AsgTpgAmY7PhCfg=="))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::UnsupportedRequestField { field: "Content-MD5", .. }), "{e}");
+    assert!(raw.head_object().bucket("tpl").key("refused").send().await.is_err(), "nothing stored");
+}

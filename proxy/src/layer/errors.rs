@@ -17,16 +17,17 @@ pub(super) fn map_err(e: Error) -> S3Error {
             // An upstream answer without an S3 error code (a transport
             // failure, an unparsable body) is logged here and not echoed:
             // its text can hold upstream headers and ids.
-            // A 4xx keeps its status and gets a code that says so (a HEAD
-            // answer has no body, hence no code).
+            // A 4xx (or a read's 304) keeps its status and gets a code
+            // that says so (a HEAD answer has no body, hence no code).
             let (code_str, message) = match (code, status) {
                 (Some(c), _) => (c, message),
-                (None, Some(s @ 400..=499)) => {
+                (None, Some(s @ (304 | 400..=499))) => {
                     tracing::warn!(operation, status = s, %message, "upstream refused the request");
                     let code = match s {
                         403 => "AccessDenied",
                         404 => "NotFound",
                         412 => "PreconditionFailed",
+                        304 => "NotModified",
                         _ => "InvalidRequest",
                     };
                     (code.to_string(), format!("the upstream store refused {operation} (HTTP {s})"))
@@ -56,6 +57,7 @@ pub(super) fn map_err(e: Error) -> S3Error {
         Error::Kms { operation, kind, message } => kms_error(operation, kind, &message),
         Error::NoDecryptableKey(d) => custom("S3SealNoKey", S::FORBIDDEN, d.to_string()),
         Error::InvalidParameter(m) => s3_error!(InvalidRequest, "{m}"),
+        e @ Error::UnsupportedRequestField { .. } => s3_error!(NotImplemented, "{e}"),
         Error::EncryptionContext(m) => s3_error!(InvalidRequest, "encryption context: {m}"),
         Error::Io(io) => custom("S3SealUpstreamError", S::BAD_GATEWAY, format!("I/O error: {io}")),
         other if other.is_verification_failure() => custom(

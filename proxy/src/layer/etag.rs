@@ -2,7 +2,6 @@
 //! id a write reports.
 
 use s3s::dto::{ETag, ETagCondition};
-use s3seal::checksum::PlaintextDigest;
 
 /// The ETag clients see for a stored object.
 pub(super) fn etag_out(stored: Option<&str>) -> Option<ETag> {
@@ -40,20 +39,19 @@ pub(super) fn rewrite_etag(e: &mut Option<ETag>) {
     }
 }
 
-/// The multipart ETag S3 would give the plaintext: MD5 of the parts' MD5s.
-pub(super) fn multipart_etag(part_md5s: &[String]) -> Option<String> {
-    let mut d = PlaintextDigest::new(None);
-    for m in part_md5s {
-        let hex = m.trim_matches('"');
-        let bytes = (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        if bytes.len() != 16 {
-            return None;
-        }
-        d.update(&bytes);
+/// An ETag condition as the client sent it, rewritten for the store (a
+/// condition forwarded as it is, in the `s3s` type).
+pub(super) fn stored_condition(c: Option<ETagCondition>) -> Option<ETagCondition> {
+    match c? {
+        ETagCondition::Any => Some(ETagCondition::Any),
+        ETagCondition::ETag(e) => Some(ETagCondition::ETag(ETag::Strong(etag_in(e.value()).trim_matches('"').into()))),
     }
-    Some(format!("{}-{}", d.finish().md5_hex(), part_md5s.len()))
+}
+
+/// Whether the part ETag a client sent back is the one it was given for
+/// the stored part (`stored`, as the store lists it).
+pub(super) fn same_part(sent: &str, stored: &str) -> bool {
+    etag_in(sent) == etag_in(stored)
 }
 
 #[cfg(test)]
@@ -66,11 +64,13 @@ mod tests {
         assert_eq!(etag_out(Some("\"abc-3\"")), Some(ETag::Strong("abc-3".into())));
         assert_eq!(etag_in("abc-0"), "\"abc\"");
         assert_eq!(etag_in("\"abc-3\""), "\"abc-3\"");
+        assert!(same_part("\"abc-0\"", "\"abc\""));
+        assert!(same_part("abc-0", "abc"));
+        assert!(!same_part("abc", "\"abd\""));
         assert_eq!(
-            multipart_etag(&["0cc175b9c0f1b6a831c399e269772661".into(), "92eb5ffee6ae2fec3ad71c777531578f".into()]),
-            Some("96e024ba2074fe77e8e965ba43a704be-2".to_string())
+            stored_condition(Some(ETagCondition::ETag(ETag::Strong("abc-0".into())))),
+            Some(ETagCondition::ETag(ETag::Strong("abc".into())))
         );
-        assert_eq!(multipart_etag(&["zz".into()]), None);
     }
 
     #[test]

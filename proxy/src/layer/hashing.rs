@@ -1,6 +1,7 @@
-//! Hashing a request body's plaintext as it passes: inline for small
+//! Hashing a request body's plaintext as it passes, for the checksums the
+//! client declared (`Content-MD5`, `x-amz-checksum-*`): inline for small
 //! bodies, on a thread of its own beside decoding and encryption for large
-//! ones.
+//! ones. A body without declared checksums is not hashed at all.
 
 use std::io;
 use std::pin::Pin;
@@ -22,7 +23,7 @@ const HASH_BATCH: usize = s3seal::tuning::IO_CHUNK;
 /// Batches queued for the hashing thread.
 const HASH_QUEUE: usize = 4;
 
-/// Where the plaintext digests (MD5 for the ETag, the client's checksum)
+/// Where the plaintext digests (the client's `Content-MD5` and checksum)
 /// are computed.
 pub(super) enum Hasher {
     /// In the reading task (small bodies: a thread hop would cost more).
@@ -39,13 +40,14 @@ pub(super) enum Hasher {
 }
 
 impl Hasher {
-    pub(super) fn new(algorithm: Option<Alg>, aside: bool) -> Self {
+    /// Computes the MD5 only if `md5`, and `algorithm`'s checksum if any.
+    pub(super) fn new(md5: bool, algorithm: Option<Alg>, aside: bool) -> Self {
         if !aside {
-            return Self::Inline(Some(Box::new(PlaintextDigest::new(algorithm))));
+            return Self::Inline(Some(Box::new(PlaintextDigest::with_md5(md5, algorithm))));
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
         let done = tokio::task::spawn_blocking(move || {
-            let mut d = PlaintextDigest::new(algorithm);
+            let mut d = PlaintextDigest::with_md5(md5, algorithm);
             while let Some(batch) = rx.blocking_recv() {
                 for chunk in batch {
                     d.update(&chunk);

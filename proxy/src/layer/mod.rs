@@ -17,13 +17,19 @@
 //!   reaches the upstream. Browser POST uploads reach `put_object` through
 //!   s3s and are stored encrypted like any other upload.
 //!
-//! ETags: a PutObject or UploadPart response carries the MD5 of the
-//! plaintext (tools check it against what they sent), and a completed
-//! multipart upload the MD5-of-part-MD5s form over those. Stored objects
-//! keep the store's ETag of the ciphertext; single-request objects are
-//! shown with a `-0` suffix so that sync tools do not mistake it for the
-//! MD5 of the content (they fall back to size, time or their own metadata,
-//! and converge); no plaintext hash is ever stored.
+//! ETags: one per object, derived from the stored object's ETag only: a
+//! single-request object's `X` is shown as `X-0` (so that sync tools do
+//! not take it for the MD5 of the content), a multipart one's `Y-N` as it
+//! is; PutObject, UploadPart (for its part), CompleteMultipartUpload,
+//! CopyObject, HEAD, GET and listings all show that ETag, and `If-Match`,
+//! `If-None-Match` and `x-amz-copy-source-if-*` conditions on it are
+//! translated back and forwarded, so the upstream enforces them
+//! atomically. No plaintext hash is computed unless the client sent
+//! `Content-MD5` (verified), and none is ever stored.
+//!
+//! Request fields (tagging, storage class, ACLs, Object Lock, SSE-S3 and
+//! SSE-KMS, ...) are carried to the upstream (`passthrough`); one the
+//! proxy cannot honour is refused with an error naming it.
 //!
 //! Multipart uploads are stateless: the upload id handed to clients carries
 //! the upstream upload id and the object's envelope, so any proxy instance
@@ -37,6 +43,7 @@ mod headers;
 mod listing;
 mod multipart;
 mod objects;
+mod passthrough;
 mod request_body;
 mod response_body;
 mod service;

@@ -8,8 +8,9 @@ use s3seal::s3::{Body, CompletedPart as SealedPart, MultipartUpload};
 use s3seal::{EncryptionContext, Error};
 
 use super::errors::map_err;
-use super::etag::{etag_out, multipart_etag, written_version};
+use super::etag::{etag_in, etag_out, same_part, written_version};
 use super::headers::GivesObjectHeaders;
+use super::passthrough::{complete_request, create_request};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::service::EncryptingS3;
 use super::upload_id::{decode_upload_id, encode_upload_id};
@@ -19,15 +20,14 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let mut input = req.input;
-    if input.sse_customer_key.is_some() {
-        return Err(s3_error!(NotImplemented, "SSE-C is not supported through s3seal"));
-    }
+    let request = create_request(&mut input)?;
     let headers = input.take_object_headers();
     let up = s3
         .client
         .create_multipart_upload()
         .bucket(&input.bucket)
         .key(&input.key)
+        .request(request)
         .headers(headers)
         .send()
         .await
@@ -46,6 +46,12 @@ pub(super) async fn upload_part(
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let S3Request { input, headers, trailing_headers, .. } = req;
+    if input.sse_customer_key.is_some() || input.sse_customer_algorithm.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "the header x-amz-server-side-encryption-customer-key is not supported through s3seal (SSE-C: objects are already encrypted)"
+        ));
+    }
     let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let part = u32::try_from(input.part_number)
         .ok()
@@ -56,9 +62,9 @@ pub(super) async fn upload_part(
     let expected = Expected::from_request(&headers, &input)?;
     let (reader, outcome) = VerifyingReader::new(input.body, Some(len), expected, trailing_headers);
     let result = up.upload_part(part, Body::from_reader(reader), len).await;
-    let (_, digests, bytes) = body_result(&outcome, result)?;
+    let (stored, _, bytes) = body_result(&outcome, result)?;
     s3.metrics.add_bytes_in(bytes);
-    let output = UploadPartOutput { e_tag: Some(ETag::Strong(digests.md5_hex())), ..Default::default() };
+    let output = UploadPartOutput { e_tag: etag_out(stored.e_tag.as_deref()), ..Default::default() };
     Ok(S3Response::new(output))
 }
 
@@ -66,16 +72,53 @@ pub(super) async fn complete_multipart_upload(
     s3: &EncryptingS3,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    let input = req.input;
+    let mut input = req.input;
+    let request = complete_request(&mut input)?;
     let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    let requested: Vec<(u32, String)> = input
-        .multipart_upload
+    let requested = requested_parts(input.multipart_upload.take())?;
+    let stored = up.stored_parts().await.map_err(map_err)?;
+    let mut parts = Vec::with_capacity(requested.len());
+    for (n, sent) in &requested {
+        let s = stored
+            .iter()
+            .find(|s| s.part_number == *n)
+            .ok_or_else(|| s3_error!(InvalidPart, "Part {n} was not uploaded"))?;
+        // A client sends back the ETags it was given (or none): each must
+        // name the part stored now. A store that does not list part ETags
+        // gets the client's, as stored ETags, to check itself.
+        let e_tag = match (sent, &s.e_tag) {
+            (Some(sent), Some(stored)) if !same_part(sent, stored) => {
+                return Err(s3_error!(InvalidPart, "The ETag given for part {n} does not match the uploaded part"));
+            }
+            (Some(sent), None) => Some(etag_in(sent)),
+            _ => s.e_tag.clone(),
+        };
+        parts.push(SealedPart { part_number: *n, e_tag, plaintext_length: s.plaintext_length });
+    }
+    let out = up.complete_with(parts, request).await.map_err(|e| match e {
+        Error::InvalidParameter(m) => s3_error!(InvalidPart, "{m}"),
+        other => map_err(other),
+    })?;
+    let output = CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        e_tag: etag_out(out.e_tag.as_deref()),
+        version_id: written_version(out.version_id),
+        ..Default::default()
+    };
+    Ok(S3Response::new(output))
+}
+
+/// The client's part list: numbers in ascending order, each with the ETag
+/// it sent, if any.
+fn requested_parts(list: Option<CompletedMultipartUpload>) -> S3Result<Vec<(u32, Option<String>)>> {
+    let requested: Vec<(u32, Option<String>)> = list
         .and_then(|m| m.parts)
         .unwrap_or_default()
         .into_iter()
         .map(|p| {
             let n = p.part_number.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| s3_error!(InvalidPart))?;
-            Ok((n, p.e_tag.map(|e| e.value().to_string()).unwrap_or_default()))
+            Ok((n, p.e_tag.map(|e| e.value().to_string()).filter(|e| !e.is_empty())))
         })
         .collect::<S3Result<_>>()?;
     if requested.is_empty() {
@@ -84,28 +127,7 @@ pub(super) async fn complete_multipart_upload(
     if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order."));
     }
-    let stored = up.stored_parts().await.map_err(map_err)?;
-    let mut parts = Vec::with_capacity(requested.len());
-    for (n, _) in &requested {
-        let s = stored
-            .iter()
-            .find(|s| s.part_number == *n)
-            .ok_or_else(|| s3_error!(InvalidPart, "Part {n} was not uploaded"))?;
-        parts.push(SealedPart { part_number: *n, e_tag: s.e_tag.clone(), plaintext_length: s.plaintext_length });
-    }
-    let out = up.complete(parts).await.map_err(|e| match e {
-        Error::InvalidParameter(m) => s3_error!(InvalidPart, "{m}"),
-        other => map_err(other),
-    })?;
-    let md5s: Vec<String> = requested.into_iter().map(|(_, e)| e).collect();
-    let output = CompleteMultipartUploadOutput {
-        bucket: Some(input.bucket),
-        key: Some(input.key),
-        e_tag: multipart_etag(&md5s).map(ETag::Strong).or_else(|| etag_out(out.e_tag.as_deref())),
-        version_id: written_version(out.version_id),
-        ..Default::default()
-    };
-    Ok(S3Response::new(output))
+    Ok(requested)
 }
 
 pub(super) async fn list_parts(
@@ -122,7 +144,7 @@ pub(super) async fn list_parts(
         .map(|p| Part {
             part_number: i32::try_from(p.part_number).ok(),
             size: i64::try_from(p.plaintext_length).ok(),
-            e_tag: p.e_tag.as_deref().map(|e| ETag::Strong(e.trim_matches('"').to_string())),
+            e_tag: etag_out(p.e_tag.as_deref()),
             ..Default::default()
         })
         .collect();

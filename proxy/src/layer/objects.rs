@@ -10,8 +10,9 @@ use s3seal::Error;
 use s3seal::s3::Body;
 
 use super::errors::map_err;
-use super::etag::{etag_out, written_version};
+use super::etag::{etag_in, etag_out, stored_condition, written_version};
 use super::headers::{GivesObjectHeaders, byte_range, conditions, timestamp_out};
+use super::passthrough::{copy_request, put_request};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::response_body::plaintext_blob;
 use super::service::EncryptingS3;
@@ -24,9 +25,7 @@ pub(super) async fn put_object(
     let early_answer_to_expect_continue = input.content_length == Some(0)
         && headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let expected = Expected::from_request(&headers, &input)?;
-    if input.sse_customer_key.is_some() {
-        return Err(s3_error!(NotImplemented, "SSE-C is not supported through s3seal (objects are already encrypted)"));
-    }
+    let request = put_request(&mut input)?;
     let len = body_length(input.content_length, &headers)?;
     let object_headers = input.take_object_headers();
     let (reader, outcome) = VerifyingReader::new(input.body, len, expected, trailing_headers);
@@ -35,16 +34,17 @@ pub(super) async fn put_object(
         .put_object()
         .bucket(&input.bucket)
         .key(&input.key)
+        .request(request)
         .headers(object_headers)
         .body(Body::from_reader(reader));
     if let Some(n) = len {
         put = put.content_length(n);
     }
     let result = put.send().await;
-    let (out, digests, bytes) = body_result(&outcome, result)?;
+    let (out, _, bytes) = body_result(&outcome, result)?;
     s3.metrics.add_bytes_in(bytes);
     let output = PutObjectOutput {
-        e_tag: Some(ETag::Strong(digests.md5_hex())),
+        e_tag: etag_out(out.e_tag.as_deref()),
         version_id: written_version(out.version_id),
         ..Default::default()
     };
@@ -159,6 +159,7 @@ pub(super) async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let mut input = req.input;
+    let request = copy_request(&mut input, &req.headers)?;
     let (src_bucket, src_key) = match &input.copy_source {
         CopySource::Bucket { bucket, key, version_id: None } => (bucket.to_string(), key.to_string()),
         CopySource::Bucket { .. } => {
@@ -166,7 +167,8 @@ pub(super) async fn copy_object(
         }
         _ => return Err(s3_error!(NotImplemented, "access point copy sources are not supported through s3seal")),
     };
-    let mut copy = s3.client.copy_object().source(&src_bucket, &src_key).bucket(&input.bucket).key(&input.key);
+    let mut copy =
+        s3.client.copy_object().source(&src_bucket, &src_key).bucket(&input.bucket).key(&input.key).request(request);
     if input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE) {
         copy = copy.replace_headers(input.take_object_headers());
     } else if src_bucket == input.bucket && src_key == input.key {
@@ -188,6 +190,8 @@ pub(super) async fn delete_object(
     s3: &EncryptingS3,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let mut req = req;
+    req.input.if_match = stored_condition(req.input.if_match.take());
     let bucket = req.input.bucket.clone();
     let key = req.input.key.clone();
     // Deleting the current object (no version id): its envelope
@@ -211,6 +215,10 @@ pub(super) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     use futures_util::StreamExt;
+    let mut req = req;
+    for o in &mut req.input.delete.objects {
+        o.e_tag = o.e_tag.take().map(|e| ETag::Strong(etag_in(e.value()).trim_matches('"').to_string()));
+    }
     let bucket = req.input.bucket.clone();
     let current: Vec<String> =
         req.input.delete.objects.iter().filter(|o| o.version_id.is_none()).map(|o| o.key.clone()).collect();

@@ -82,8 +82,8 @@ pub(super) struct BodyOutcome {
     bytes: u64,
 }
 
-/// Reads the client's plaintext, computing its MD5 and the checksum the
-/// client declared. At the end it compares; on a mismatch it fails the read
+/// Reads the client's plaintext, computing the checksums the client
+/// declared (`Content-MD5`, `x-amz-checksum-*`; nothing if none). At the end it compares; on a mismatch it fails the read
 /// (so the encrypted upload is never finished) and records why.
 pub(super) struct VerifyingReader {
     inner: StreamReader<HashingStream, Bytes>,
@@ -106,7 +106,9 @@ impl VerifyingReader {
             None => Box::pin(futures_util::stream::empty()),
         };
         let outcome = Arc::new(Mutex::new(BodyOutcome::default()));
-        let hasher = Hasher::new(expected.algorithm(), len.is_none_or(|n| n >= HASH_ASIDE_MIN));
+        let md5 = expected.md5.is_some();
+        let work = md5 || expected.algorithm().is_some();
+        let hasher = Hasher::new(md5, expected.algorithm(), work && len.is_none_or(|n| n >= HASH_ASIDE_MIN));
         let stream = HashingStream { inner: stream, hasher, pending: None };
         (
             Self { inner: StreamReader::new(stream), checked: false, expected, trailers, outcome: outcome.clone() },
@@ -116,7 +118,7 @@ impl VerifyingReader {
 
     fn check(&mut self, digests: Digests) -> Result<(), S3Error> {
         if let Some(want) = &self.expected.md5
-            && want.trim() != digests.md5_base64()
+            && Some(want.trim()) != digests.md5_base64().as_deref()
         {
             return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
         }

@@ -2,12 +2,15 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_s3::operation::copy_object::builders::CopyObjectInputBuilder;
+use aws_sdk_s3::operation::delete_object::builders::DeleteObjectInputBuilder;
 use aws_sdk_s3::types::{MetadataDirective, Object};
 
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::plaintext_len;
-use crate::s3::get::HeadObjectOutput;
+use crate::s3::get::{Conditions, HeadObjectOutput};
+use crate::s3::request::{check_copy, target, with_object_headers};
 use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, SIDECAR_PREFIX, check_metadata_size, s3_error};
 use crate::s3ec::metadata::{INSTRUCTION_SUFFIX, is_s3ec_key};
@@ -25,6 +28,7 @@ pub struct CopyObject {
     key: String,
     context: EncryptionContext,
     replace: Option<ObjectHeaders>,
+    request: CopyObjectInputBuilder,
 }
 
 /// Result of a copy.
@@ -46,7 +50,20 @@ impl CopyObject {
             key: String::new(),
             context: EncryptionContext::new(),
             replace: None,
+            request: CopyObjectInputBuilder::default(),
         }
+    }
+
+    /// The rest of the request, as an `aws-sdk-s3` template: the target's
+    /// tagging (and `x-amz-tagging-directive`), storage class, ACL, Object
+    /// Lock, SSE-S3/SSE-KMS, `If-Match`/`If-None-Match` on the target, and
+    /// the `x-amz-copy-source-if-*` conditions on the source (checked on the
+    /// source's HEAD, the copy then pinned to the ETag that HEAD saw, so a
+    /// source replaced in between fails the copy). The copy source and the
+    /// metadata directive are the client's (refused in the template).
+    pub fn request(mut self, template: CopyObjectInputBuilder) -> Self {
+        self.request = template;
+        self
     }
 
     /// Replaces the standard headers and user metadata of the copy
@@ -84,22 +101,20 @@ impl CopyObject {
 
     /// Verifies the source envelope, re-authenticates it for the
     /// destination and copies the body server-side (never downloaded).
-    pub async fn send(self) -> Result<CopyObjectOutput> {
-        let sh = &self.client.shared;
-        let head = self.client.head_object().bucket(&self.source_bucket).key(&self.source_key).send().await?;
+    pub async fn send(mut self) -> Result<CopyObjectOutput> {
+        check_copy(&self.request)?;
+        let t = &self.request;
+        (self.bucket, self.key) = target(&self.bucket, &self.key, (t.get_bucket().as_ref(), t.get_key().as_ref()));
+        let head = self.source_head().await?;
         if let Some(meta) = &head.s3ec {
             return self.copy_s3ec(&head, meta.instruction_file).await;
         }
+        let sh = &self.client.shared;
         let envelope = head
             .envelope
             .clone()
             .ok_or_else(|| Error::NotEncrypted { bucket: self.source_bucket.clone(), key: self.source_key.clone() })?;
-        if head.stored_length > MAX_SINGLE_COPY {
-            return Err(Error::InvalidParameter(format!(
-                "copying objects over 5 GiB ({} bytes stored) is not supported yet",
-                head.stored_length
-            )));
-        }
+        check_copy_size(&head)?;
         let sealed = self.client.open_envelope(envelope, &self.source_bucket, &self.source_key, &self.context).await?;
         let new_envelope = if self.bucket == self.source_bucket {
             sealed.rebind_key(&self.key)?
@@ -109,20 +124,63 @@ impl CopyObject {
         let headers = self.replace.clone().unwrap_or_else(|| head.headers.clone());
         let mut metadata = headers.metadata.clone();
         self.client.attach_envelope(&self.bucket, &mut metadata, &new_envelope).await?;
-        let source = format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key));
-        let request = sh
-            .s3
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .copy_source(source)
-            .set_copy_source_if_match(head.e_tag.clone())
+        let out = with_object_headers!(self.copy_request(&head), &headers)
             .metadata_directive(MetadataDirective::Replace)
-            .set_metadata(Some(metadata));
-        let out = with_headers!(request, headers).send().await.map_err(|e| s3_error("CopyObject", e))?;
+            .set_metadata(Some(metadata))
+            .send_with(&sh.s3)
+            .await
+            .map_err(|e| s3_error("CopyObject", e))?;
         let r = out.copy_object_result;
         Ok(CopyObjectOutput { e_tag: r.and_then(|r| r.e_tag), version_id: out.version_id })
     }
+
+    /// The source's HEAD, under the template's `x-amz-copy-source-if-*`
+    /// conditions (a source that fails them fails the copy: `412`, as S3
+    /// answers a copy, also where a read would get `304`).
+    async fn source_head(&self) -> Result<HeadObjectOutput> {
+        let t = &self.request;
+        let conditions = Conditions {
+            if_match: t.get_copy_source_if_match().clone(),
+            if_none_match: t.get_copy_source_if_none_match().clone(),
+            if_modified_since: *t.get_copy_source_if_modified_since(),
+            if_unmodified_since: *t.get_copy_source_if_unmodified_since(),
+        };
+        let head = self.client.head_object().bucket(&self.source_bucket).key(&self.source_key).conditions(conditions);
+        head.send().await.map_err(|e| match e {
+            Error::S3 { operation, status: Some(304), .. } => Error::S3 {
+                operation,
+                status: Some(412),
+                code: Some("PreconditionFailed".into()),
+                message: "At least one of the pre-conditions you specified did not hold".into(),
+            },
+            other => other,
+        })
+    }
+
+    /// The template as the copy request: target and source set, the
+    /// source's conditions replaced by its ETag as the HEAD saw it.
+    fn copy_request(&self, head: &HeadObjectOutput) -> CopyObjectInputBuilder {
+        self.request
+            .clone()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .copy_source(format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key)))
+            .set_copy_source_if_match(head.e_tag.clone())
+            .set_copy_source_if_none_match(None)
+            .set_copy_source_if_modified_since(None)
+            .set_copy_source_if_unmodified_since(None)
+    }
+}
+
+/// Copies go in one request, up to S3's limit for one.
+fn check_copy_size(head: &HeadObjectOutput) -> Result<()> {
+    if head.stored_length > MAX_SINGLE_COPY {
+        return Err(Error::InvalidParameter(format!(
+            "copying objects over 5 GiB ({} bytes stored) is not supported yet",
+            head.stored_length
+        )));
+    }
+    Ok(())
 }
 
 impl CopyObject {
@@ -132,20 +190,8 @@ impl CopyObject {
     /// file if the object has one.
     async fn copy_s3ec(self, head: &HeadObjectOutput, instruction_file: bool) -> Result<CopyObjectOutput> {
         let sh = &self.client.shared;
-        if head.stored_length > MAX_SINGLE_COPY {
-            return Err(Error::InvalidParameter(format!(
-                "copying objects over 5 GiB ({} bytes stored) is not supported yet",
-                head.stored_length
-            )));
-        }
-        let source = format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key));
-        let mut request = sh
-            .s3
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .copy_source(source)
-            .set_copy_source_if_match(head.e_tag.clone());
+        check_copy_size(head)?;
+        let mut request = self.copy_request(head);
         if let Some(headers) = &self.replace {
             // The user's headers and metadata, plus the source's encryption metadata.
             let raw = sh
@@ -165,10 +211,9 @@ impl CopyObject {
                 }
             }
             check_metadata_size(&metadata)?;
-            request = with_headers!(
-                request.metadata_directive(MetadataDirective::Replace).set_metadata(Some(metadata)),
-                headers
-            );
+            request = with_object_headers!(request, headers)
+                .metadata_directive(MetadataDirective::Replace)
+                .set_metadata(Some(metadata));
         }
         if instruction_file {
             let source = format!(
@@ -185,7 +230,7 @@ impl CopyObject {
                 .await
                 .map_err(|e| s3_error("CopyObject", e))?;
         }
-        let out = request.send().await.map_err(|e| s3_error("CopyObject", e))?;
+        let out = request.send_with(&sh.s3).await.map_err(|e| s3_error("CopyObject", e))?;
         let r = out.copy_object_result;
         Ok(CopyObjectOutput { e_tag: r.and_then(|r| r.e_tag), version_id: out.version_id })
     }
@@ -209,43 +254,41 @@ pub struct DeleteObject {
     client: Client,
     bucket: String,
     key: String,
+    request: DeleteObjectInputBuilder,
 }
 
 impl DeleteObject {
     pub(crate) fn new(client: Client) -> Self {
-        Self { client, bucket: String::new(), key: String::new() }
+        Self { client, bucket: String::new(), key: String::new(), request: DeleteObjectInputBuilder::default() }
     }
 
-    /// The bucket.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = bucket.into();
-        self
-    }
+    bucket_and_key!();
 
-    /// The object key.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
+    /// The rest of the request, as an `aws-sdk-s3` template (version id,
+    /// `If-Match`, MFA, Object Lock bypass, expected bucket owner, request
+    /// payer): sent as it is.
+    pub fn request(mut self, template: DeleteObjectInputBuilder) -> Self {
+        self.request = template;
         self
     }
 
     /// Deletes the object, and the sidecar holding its envelope if it has
     /// one and the bucket does not keep versions (see
-    /// [`Client::delete_sidecars`]).
+    /// [`Client::delete_sidecars`]). A delete of a given version leaves
+    /// sidecars alone.
     pub async fn send(self) -> Result<()> {
+        let t = &self.request;
+        let (bucket, key) = target(&self.bucket, &self.key, (t.get_bucket().as_ref(), t.get_key().as_ref()));
+        let sh = &self.client.shared;
         // The sidecar pointer is in the object's metadata; a failed HEAD
         // (a missing object, say) must not block the delete itself.
-        let head = self.client.shared.s3.head_object().bucket(&self.bucket).key(&self.key).send().await.ok();
-        self.client
-            .shared
-            .s3
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .send()
-            .await
-            .map_err(|e| s3_error("DeleteObject", e))?;
+        let head = match t.get_version_id() {
+            None => sh.s3.head_object().bucket(&bucket).key(&key).send().await.ok(),
+            Some(_) => None,
+        };
+        self.request.bucket(&bucket).key(&key).send_with(&sh.s3).await.map_err(|e| s3_error("DeleteObject", e))?;
         if let Some(meta) = head.as_ref().and_then(|h| h.metadata()) {
-            self.client.delete_sidecars(&self.bucket, [meta]).await?;
+            self.client.delete_sidecars(&bucket, [meta]).await?;
         }
         Ok(())
     }

@@ -7,7 +7,10 @@
 //! be sent in any order and concurrently, a high-level `upload` that splits
 //! a stream into parallel parts with bounded memory, `copy_object` (the
 //! body is copied server-side; only the envelope is re-authenticated) and
-//! `delete_object`.
+//! `delete_object`. Every write also takes the `aws-sdk-s3` input builder
+//! of its operation as a template of the rest of the request (tagging,
+//! storage class, Object Lock, SSE-KMS, conditions, ...), sent as it is
+//! (see `request`).
 //!
 //! ```no_run
 //! # async fn demo(s3: aws_sdk_s3::Client) -> Result<(), s3seal::Error> {
@@ -49,16 +52,21 @@ macro_rules! headers {
     };
 }
 
-/// Sets the standard headers of an `aws-sdk-s3` request builder from
-/// [`ObjectHeaders`] (user metadata is set separately, with the envelope).
-macro_rules! with_headers {
-    ($builder:expr, $h:expr) => {
-        $builder
-            .set_content_type($h.content_type.clone())
-            .set_cache_control($h.cache_control.clone())
-            .set_content_disposition($h.content_disposition.clone())
-            .set_content_encoding($h.content_encoding.clone())
-            .set_content_language($h.content_language.clone())
+/// The `bucket` and `key` setters of a request builder (fields `bucket`
+/// and `key`).
+macro_rules! bucket_and_key {
+    () => {
+        /// The bucket.
+        pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+            self.bucket = bucket.into();
+            self
+        }
+
+        /// The object key.
+        pub fn key(mut self, key: impl Into<String>) -> Self {
+            self.key = key.into();
+            self
+        }
     };
 }
 
@@ -67,6 +75,7 @@ mod copy;
 mod get;
 mod multipart;
 mod put;
+mod request;
 mod s3ec;
 mod sidecar;
 mod write;

@@ -1,5 +1,6 @@
 //! Single-request uploads.
 
+use aws_sdk_s3::operation::put_object::builders::PutObjectInputBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::context::EncryptionContext;
@@ -8,6 +9,7 @@ use crate::object::NewObject;
 use crate::object::envelope::FLAG_END_MARKED;
 use crate::object::{PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
+use crate::s3::request::put_request;
 use crate::s3::s3ec::put_s3ec;
 use crate::s3::write::{ObjectHeaders, PutObjectOutput, send_put};
 use crate::s3::{Client, WriteFormat};
@@ -22,6 +24,7 @@ pub struct PutObject {
     content_length: Option<u64>,
     context: EncryptionContext,
     headers: ObjectHeaders,
+    request: PutObjectInputBuilder,
 }
 
 impl PutObject {
@@ -34,20 +37,25 @@ impl PutObject {
             content_length: None,
             context: EncryptionContext::new(),
             headers: ObjectHeaders::default(),
+            request: PutObjectInputBuilder::default(),
         }
     }
 
-    /// The bucket.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = bucket.into();
+    /// The rest of the request, as an `aws-sdk-s3` template: tagging,
+    /// storage class, ACL and grants, Object Lock, SSE-S3/SSE-KMS, expected
+    /// bucket owner, request payer, `Expires`, `If-Match`/`If-None-Match`
+    /// ... are sent as set there. Bucket, key, headers and metadata given to
+    /// this builder win over the template's. Fields that describe the body
+    /// (body, length, checksums, `Content-MD5`) and SSE-C are refused with
+    /// [`Error::UnsupportedRequestField`](crate::Error::UnsupportedRequestField).
+    /// A body of unknown length that turns into a multipart upload carries
+    /// the same fields (the conditions on its completion).
+    pub fn request(mut self, template: PutObjectInputBuilder) -> Self {
+        self.request = template;
         self
     }
 
-    /// The object key.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
+    bucket_and_key!();
 
     /// The plaintext.
     pub fn body(mut self, body: impl Into<Body>) -> Self {
@@ -90,27 +98,15 @@ impl PutObject {
     /// Encrypts and uploads.
     pub async fn send(self) -> Result<PutObjectOutput> {
         let body = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new()));
+        let request = put_request(self.request, &self.bucket, &self.key, &self.headers)?;
+        let len = self.content_length.or(body.known_len());
         if self.client.shared.config.write_format == WriteFormat::S3ecV3 {
-            let len = self.content_length.or(body.known_len());
-            return put_s3ec(&self.client, &self.bucket, &self.key, &self.context, &self.headers, body, len)
-                .await
-                .map(|(out, _)| out);
+            return put_s3ec(&self.client, &self.context, request, body, len).await.map(|(out, _)| out);
         }
-        match self.content_length.or(body.known_len()) {
-            Some(len) => {
-                put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, body, len).await
-            }
+        match len {
+            Some(len) => put_sealed(&self.client, &self.context, request, body, len).await,
             None => {
-                let out = self
-                    .client
-                    .upload()
-                    .bucket(self.bucket)
-                    .key(self.key)
-                    .body(body)
-                    .with_context(self.context)
-                    .headers(self.headers)
-                    .send()
-                    .await?;
+                let out = self.client.upload().body(body).with_context(self.context).request(request).send().await?;
                 Ok(PutObjectOutput {
                     e_tag: out.e_tag,
                     version_id: out.version_id,
@@ -122,24 +118,25 @@ impl PutObject {
     }
 }
 
-/// Uploads `len` plaintext bytes from `body` as one encrypted object.
+/// Uploads `len` plaintext bytes from `body` as one encrypted object, as
+/// `request` (checked, its target and headers set) asks.
 pub(crate) async fn put_sealed(
     client: &Client,
-    bucket: &str,
-    key: &str,
     context: &EncryptionContext,
-    headers: &ObjectHeaders,
+    request: PutObjectInputBuilder,
     body: Body,
     len: u64,
 ) -> Result<PutObjectOutput> {
     let sh = &client.shared;
     let f = sh.config.frame_length;
+    let bucket = request.get_bucket().clone().unwrap_or_default();
+    let key = request.get_key().clone().unwrap_or_default();
     let sealed = SealedObject::create(
         sh.cmm.as_ref(),
         sh.config.backend,
         NewObject {
-            bucket,
-            key,
+            bucket: &bucket,
+            key: &key,
             context,
             suite: sh.config.suite,
             frame_length: f,
@@ -149,10 +146,10 @@ pub(crate) async fn put_sealed(
         },
     )
     .await?;
-    let mut metadata = headers.metadata.clone();
-    client.attach_envelope(bucket, &mut metadata, &sealed.envelope).await?;
+    let mut metadata = request.get_metadata().clone().unwrap_or_default();
+    client.attach_envelope(&bucket, &mut metadata, &sealed.envelope).await?;
     let enc = PartEncryptor::new(sealed.key.clone(), 0, f, true, Some(len))?;
     let c_len = ciphertext_len(len, u64::from(f));
     let stream = ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len));
-    send_put(client, bucket, key, headers, metadata, stream, len, c_len).await
+    send_put(client, request, metadata, stream, len, c_len).await
 }

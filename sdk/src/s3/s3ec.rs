@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_s3::operation::put_object::builders::PutObjectInputBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as S3Part};
 use bytes::Bytes;
@@ -13,8 +14,9 @@ use crate::context::EncryptionContext;
 use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::s3::body::{Body, channel_body};
+use crate::s3::request::{complete_from_put, create_from_put};
 use crate::s3::write::{MIN_PART, read_part};
-use crate::s3::write::{ObjectHeaders, PutObjectOutput, send_put};
+use crate::s3::write::{PutObjectOutput, send_put};
 use crate::s3::{Client, check_metadata_size, s3_error};
 use crate::s3ec::metadata::{self, ContentMetadata, Detection, INSTRUCTION_FILE, INSTRUCTION_SUFFIX};
 use crate::s3ec::seal::new_v3_object;
@@ -92,20 +94,18 @@ impl Client {
 /// Returns the output and the number of parts (1 for a single request).
 pub(crate) async fn put_s3ec(
     client: &Client,
-    bucket: &str,
-    key: &str,
     context: &EncryptionContext,
-    headers: &ObjectHeaders,
+    request: PutObjectInputBuilder,
     body: Body,
     len: Option<u64>,
 ) -> Result<(PutObjectOutput, u32)> {
     let sh = &client.shared;
+    let mut meta = request.get_metadata().clone().unwrap_or_default();
     // Every key the encryption writes is an S3 Encryption Client key.
-    if let Some(k) = headers.metadata.keys().find(|k| metadata::is_s3ec_key(k)) {
+    if let Some(k) = meta.keys().find(|k| metadata::is_s3ec_key(k)) {
         return Err(Error::InvalidParameter(format!("the user metadata key {k:?} is reserved for the encryption")));
     }
     let object = new_v3_object(sh.cmm.as_ref(), context).await?;
-    let mut meta = headers.metadata.clone();
     meta.extend(object.metadata);
     check_metadata_size(&meta)?;
     let mut enc = object.encryptor;
@@ -119,7 +119,7 @@ pub(crate) async fn put_s3ec(
                 let n = first.len() as u64;
                 (Some(first), n)
             } else {
-                return put_parts(client, bucket, key, headers, meta, enc, reader, first, part_size).await;
+                return put_parts(client, &request, meta, enc, reader, first, part_size).await;
             }
         }
     };
@@ -172,16 +172,13 @@ pub(crate) async fn put_s3ec(
         }
         let _ = tx.send(Ok(Bytes::copy_from_slice(&enc.finish()))).await;
     });
-    let out = send_put(client, bucket, key, headers, meta, ByteStream::from_body_1_x(channel), len, stored).await?;
+    let out = send_put(client, request, meta, ByteStream::from_body_1_x(channel), len, stored).await?;
     Ok((out, 1))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn put_parts(
     client: &Client,
-    bucket: &str,
-    key: &str,
-    headers: &ObjectHeaders,
+    request: &PutObjectInputBuilder,
     meta: HashMap<String, String>,
     enc: crate::crypto::gcm_stream::GcmEncryptor,
     mut reader: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
@@ -189,8 +186,13 @@ async fn put_parts(
     part_size: u64,
 ) -> Result<(PutObjectOutput, u32)> {
     let sh = &client.shared;
-    let create = sh.s3.create_multipart_upload().bucket(bucket).key(key).set_metadata(Some(meta));
-    let created = with_headers!(create, headers).send().await.map_err(|e| s3_error("CreateMultipartUpload", e))?;
+    let (bucket, key) =
+        (request.get_bucket().clone().unwrap_or_default(), request.get_key().clone().unwrap_or_default());
+    let created = create_from_put(request)
+        .set_metadata(Some(meta))
+        .send_with(&sh.s3)
+        .await
+        .map_err(|e| s3_error("CreateMultipartUpload", e))?;
     let upload_id = created.upload_id.ok_or_else(|| Error::S3 {
         operation: "CreateMultipartUpload",
         status: None,
@@ -218,8 +220,8 @@ async fn put_parts(
             let out = sh
                 .s3_upload
                 .upload_part()
-                .bucket(bucket)
-                .key(key)
+                .bucket(&bucket)
+                .key(&key)
                 .upload_id(&upload_id)
                 .part_number(number)
                 .body(ByteStream::from(std::mem::take(&mut current)))
@@ -228,14 +230,12 @@ async fn put_parts(
                 .map_err(|e| s3_error("UploadPart", e))?;
             parts.push(S3Part::builder().part_number(number).set_e_tag(out.e_tag).build());
             if last {
-                let done = sh
-                    .s3
-                    .complete_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
+                let done = complete_from_put(request)
+                    .bucket(&bucket)
+                    .key(&key)
                     .upload_id(&upload_id)
                     .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-                    .send()
+                    .send_with(&sh.s3)
                     .await
                     .map_err(|e| s3_error("CompleteMultipartUpload", e))?;
                 let out = PutObjectOutput {
@@ -254,7 +254,7 @@ async fn put_parts(
     }
     .await;
     if result.is_err() {
-        let _ = sh.s3.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await;
+        let _ = sh.s3.abort_multipart_upload().bucket(&bucket).key(&key).upload_id(&upload_id).send().await;
     }
     result
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_s3::operation::put_object::builders::PutObjectInputBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::io::AsyncReadExt;
 
@@ -44,27 +45,23 @@ pub struct PutObjectOutput {
 }
 
 /// Sends one PutObject of `stored` bytes of ciphertext from `body` (the
-/// encryption of `plaintext` bytes), with `metadata` and `headers`.
-#[allow(clippy::too_many_arguments)]
+/// encryption of `plaintext` bytes): `request` (target, headers and the
+/// caller's fields) with `metadata` (the user's and the envelope).
 pub(crate) async fn send_put(
     client: &Client,
-    bucket: &str,
-    key: &str,
-    headers: &ObjectHeaders,
+    request: PutObjectInputBuilder,
     metadata: HashMap<String, String>,
     body: ByteStream,
     plaintext: u64,
     stored: u64,
 ) -> Result<PutObjectOutput> {
-    let request = client
-        .shared
-        .s3_upload
-        .put_object()
-        .bucket(bucket)
-        .key(key)
+    let out = request
         .content_length(i64::try_from(stored).map_err(|_| Error::InvalidParameter("object too large".into()))?)
-        .set_metadata(Some(metadata));
-    let out = with_headers!(request, headers).body(body).send().await.map_err(|e| s3_error("PutObject", e))?;
+        .set_metadata(Some(metadata))
+        .body(body)
+        .send_with(&client.shared.s3_upload)
+        .await
+        .map_err(|e| s3_error("PutObject", e))?;
     Ok(PutObjectOutput {
         e_tag: out.e_tag,
         version_id: out.version_id,

@@ -105,6 +105,17 @@ impl ProxyProcess {
     /// it prints its endpoint. Clients sign with [`CLIENT_ACCESS_KEY`] /
     /// [`CLIENT_SECRET_KEY`].
     pub fn start(upstream: &Upstream, dir: &Path, options: &ProxyOptions) -> Result<Self> {
+        Self::start_over(Some(upstream), dir, options)
+    }
+
+    /// Starts a proxy in embedded mode (no upstream: its own `s3s-fs` over
+    /// `dir/NAME-data`, a key generated there), as [`ProxyProcess::start`]
+    /// otherwise.
+    pub fn start_embedded(dir: &Path, options: &ProxyOptions) -> Result<Self> {
+        Self::start_over(None, dir, options)
+    }
+
+    fn start_over(upstream: Option<&Upstream>, dir: &Path, options: &ProxyOptions) -> Result<Self> {
         let name = if options.name.is_empty() { "proxy" } else { options.name.as_str() };
         let home = dir.join(format!("{name}-home"));
         std::fs::create_dir_all(&home)?;
@@ -112,11 +123,11 @@ impl ProxyProcess {
         let aws_credentials = home.join("aws-credentials");
         std::fs::write(&aws_config, "")?;
         std::fs::write(&aws_credentials, "")?;
-        let (ak, sk) = upstream.credentials();
-        let mut toml = format!(
-            "listen = \"127.0.0.1:0\"\nadmin_listen = \"off\"\nkeys = [{:?}]\nshutdown_timeout_secs = 10\n",
-            upstream.key_spec(dir)?
-        );
+        let mut toml = "listen = \"127.0.0.1:0\"\nadmin_listen = \"off\"\nshutdown_timeout_secs = 10\n".to_string();
+        match upstream {
+            Some(u) => toml += &format!("keys = [{:?}]\n", u.key_spec(dir)?),
+            None => toml += &format!("data_dir = {:?}\n", dir.join(format!("{name}-data")).display()),
+        }
         toml += &options.extra_config;
         if !toml.ends_with('\n') {
             toml.push('\n');
@@ -124,14 +135,17 @@ impl ProxyProcess {
         if let Some(ca) = &options.tls {
             toml += &format!("[tls]\ncert = {:?}\nkey = {:?}\n", ca.cert_pem.display(), ca.key_pem.display());
         }
-        let endpoint = options.upstream_endpoint.clone().unwrap_or_else(|| upstream.endpoint());
-        toml += &format!(
-            "[upstream]\nendpoint = {endpoint:?}\nregion = {REGION:?}\npath_style = true\naccess_key = {ak:?}\nsecret_key = {sk:?}\n"
-        );
+        if let Some(upstream) = upstream {
+            let (ak, sk) = upstream.credentials();
+            let endpoint = options.upstream_endpoint.clone().unwrap_or_else(|| upstream.endpoint());
+            toml += &format!(
+                "[upstream]\nendpoint = {endpoint:?}\nregion = {REGION:?}\npath_style = true\naccess_key = {ak:?}\nsecret_key = {sk:?}\n"
+            );
+        }
         toml += &format!("[[clients]]\naccess_key = {CLIENT_ACCESS_KEY:?}\nsecret_key = {CLIENT_SECRET_KEY:?}\n");
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(&config, toml)?;
-        let mut env = upstream.kms_env();
+        let mut env = upstream.map(Upstream::kms_env).unwrap_or_default();
         env.push(("AWS_CONFIG_FILE", aws_config.display().to_string()));
         env.push(("AWS_SHARED_CREDENTIALS_FILE", aws_credentials.display().to_string()));
         env.push(("AWS_EC2_METADATA_DISABLED", "true".into()));

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadInputBuilder;
+use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadInputBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as S3Part};
-use tokio::task::JoinSet;
 
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
@@ -13,9 +14,15 @@ use crate::object::NewObject;
 use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART};
 use crate::object::{Envelope, PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
-use crate::s3::put::put_sealed;
-use crate::s3::write::{MIN_PART, ObjectHeaders, read_part};
+use crate::s3::request::{check_complete, check_create, target, with_object_headers};
+use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, s3_error};
+
+mod list_parts;
+mod upload;
+
+use list_parts::ListPartsRootCompat;
+pub use upload::{Upload, UploadOutput};
 
 /// Builder of a multipart upload. See [`Client::create_multipart_upload`].
 #[derive(Debug)]
@@ -25,6 +32,7 @@ pub struct CreateMultipartUpload {
     key: String,
     context: EncryptionContext,
     headers: ObjectHeaders,
+    request: CreateMultipartUploadInputBuilder,
     flags: u8,
     part_frames: u32,
 }
@@ -59,22 +67,13 @@ impl CreateMultipartUpload {
             key: String::new(),
             context: EncryptionContext::new(),
             headers: ObjectHeaders::default(),
+            request: CreateMultipartUploadInputBuilder::default(),
             flags: FLAG_MULTIPART,
             part_frames: 0,
         }
     }
 
-    /// The bucket.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = bucket.into();
-        self
-    }
-
-    /// The object key.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
+    bucket_and_key!();
 
     /// Adds an encryption context pair.
     pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -85,6 +84,15 @@ impl CreateMultipartUpload {
     /// Standard headers and user metadata.
     pub fn headers(mut self, headers: ObjectHeaders) -> Self {
         self.headers = headers;
+        self
+    }
+
+    /// The rest of the request, as an `aws-sdk-s3` template (tagging,
+    /// storage class, ACL, Object Lock, SSE-S3/SSE-KMS, ...; see
+    /// [`PutObject::request`](crate::s3::PutObject::request)). Checksum
+    /// settings and SSE-C are refused.
+    pub fn request(mut self, template: CreateMultipartUploadInputBuilder) -> Self {
+        self.request = template;
         self
     }
 
@@ -115,12 +123,15 @@ impl CreateMultipartUpload {
                     .into(),
             ));
         }
+        check_create(&self.request)?;
+        let t = &self.request;
+        let (bucket, key) = target(&self.bucket, &self.key, (t.get_bucket().as_ref(), t.get_key().as_ref()));
         let sealed = SealedObject::create(
             sh.cmm.as_ref(),
             sh.config.backend,
             NewObject {
-                bucket: &self.bucket,
-                key: &self.key,
+                bucket: &bucket,
+                key: &key,
                 context: &self.context,
                 suite: sh.config.suite,
                 frame_length: sh.config.frame_length,
@@ -130,24 +141,21 @@ impl CreateMultipartUpload {
             },
         )
         .await?;
-        let mut metadata = self.headers.metadata.clone();
-        self.client.attach_envelope(&self.bucket, &mut metadata, &sealed.envelope).await?;
-        let request = sh.s3.create_multipart_upload().bucket(&self.bucket).key(&self.key).set_metadata(Some(metadata));
-        let out =
-            with_headers!(request, self.headers).send().await.map_err(|e| s3_error("CreateMultipartUpload", e))?;
+        let request = with_object_headers!(self.request, &self.headers).bucket(&bucket).key(&key);
+        let mut metadata = request.get_metadata().clone().unwrap_or_default();
+        self.client.attach_envelope(&bucket, &mut metadata, &sealed.envelope).await?;
+        let out = request
+            .set_metadata(Some(metadata))
+            .send_with(&sh.s3)
+            .await
+            .map_err(|e| s3_error("CreateMultipartUpload", e))?;
         let upload_id = out.upload_id.ok_or_else(|| Error::S3 {
             operation: "CreateMultipartUpload",
             status: None,
             code: None,
             message: "no upload id in the response".into(),
         })?;
-        Ok(MultipartUpload {
-            client: self.client.clone(),
-            bucket: self.bucket,
-            key: self.key,
-            upload_id,
-            sealed: Arc::new(sealed),
-        })
+        Ok(MultipartUpload { client: self.client.clone(), bucket, key, upload_id, sealed: Arc::new(sealed) })
     }
 }
 
@@ -193,7 +201,7 @@ impl MultipartUpload {
         self.part(part_number, body.into(), len, true).await
     }
 
-    async fn part(&self, part_number: u32, body: Body, len: u64, last: bool) -> Result<CompletedPart> {
+    pub(super) async fn part(&self, part_number: u32, body: Body, len: u64, last: bool) -> Result<CompletedPart> {
         if !(1..=10_000).contains(&part_number) {
             return Err(Error::InvalidParameter(format!("part number {part_number} is not between 1 and 10000")));
         }
@@ -220,8 +228,46 @@ impl MultipartUpload {
     /// every part but the last must hold a multiple of the frame length
     /// (as recorded in each [`CompletedPart`]); otherwise the upload stays
     /// open and an error says why.
-    pub async fn complete(&self, mut parts: Vec<CompletedPart>) -> Result<CompleteOutput> {
+    pub async fn complete(&self, parts: Vec<CompletedPart>) -> Result<CompleteOutput> {
+        self.complete_with(parts, CompleteMultipartUploadInputBuilder::default()).await
+    }
+
+    /// [`complete`](Self::complete) with the rest of the request as an
+    /// `aws-sdk-s3` template: `If-Match`/`If-None-Match` (enforced by the
+    /// store when the object is written), request payer, expected bucket
+    /// owner. The part list and checksums are the client's; SSE-C is
+    /// refused.
+    pub async fn complete_with(
+        &self,
+        mut parts: Vec<CompletedPart>,
+        template: CompleteMultipartUploadInputBuilder,
+    ) -> Result<CompleteOutput> {
+        check_complete(&template)?;
         parts.sort_by_key(|p| p.part_number);
+        let total = self.check_parts(&parts)?;
+        let s3_parts = parts
+            .iter()
+            .map(|p| {
+                S3Part::builder()
+                    .part_number(i32::try_from(p.part_number).unwrap_or(i32::MAX))
+                    .set_e_tag(p.e_tag.clone())
+                    .build()
+            })
+            .collect();
+        let out = template
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(s3_parts)).build())
+            .send_with(&self.client.shared.s3)
+            .await
+            .map_err(|e| s3_error("CompleteMultipartUpload", e))?;
+        Ok(CompleteOutput { e_tag: out.e_tag, version_id: out.version_id, plaintext_length: total })
+    }
+
+    /// Checks that sorted `parts` make an object of this format; returns
+    /// its plaintext length.
+    fn check_parts(&self, parts: &[CompletedPart]) -> Result<u64> {
         for (i, p) in parts.iter().enumerate() {
             if p.part_number as usize != i + 1 {
                 return Err(Error::InvalidParameter(format!(
@@ -252,28 +298,7 @@ impl MultipartUpload {
             }
             total += plain;
         }
-        let s3_parts = parts
-            .iter()
-            .map(|p| {
-                S3Part::builder()
-                    .part_number(i32::try_from(p.part_number).unwrap_or(i32::MAX))
-                    .set_e_tag(p.e_tag.clone())
-                    .build()
-            })
-            .collect();
-        let out = self
-            .client
-            .shared
-            .s3
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(&self.upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(s3_parts)).build())
-            .send()
-            .await
-            .map_err(|e| s3_error("CompleteMultipartUpload", e))?;
-        Ok(CompleteOutput { e_tag: out.e_tag, version_id: out.version_id, plaintext_length: total })
+        Ok(total)
     }
 
     /// The parts the store holds for this upload: number, ETag and
@@ -343,71 +368,6 @@ pub struct StoredPart {
     pub plaintext_length: u64,
 }
 
-/// Accepts `ListParts` responses whose root element is
-/// `ListPartsResponse` (as some S3 implementations write it) by renaming
-/// it to the `ListPartsResult` of the S3 API. The response body is still
-/// streaming when interceptors run, so it is wrapped in a body that reads
-/// it whole (a ListParts answer is small) and renames the root.
-#[derive(Debug)]
-struct ListPartsRootCompat;
-
-impl aws_sdk_s3::config::Intercept for ListPartsRootCompat {
-    fn name(&self) -> &'static str {
-        "ListPartsRootCompat"
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut<'_>,
-        _: &aws_sdk_s3::config::RuntimeComponents,
-        _: &mut aws_sdk_s3::config::ConfigBag,
-    ) -> std::result::Result<(), aws_sdk_s3::error::BoxError> {
-        let body = context.response_mut().body_mut();
-        let inner = std::mem::replace(body, aws_smithy_types::body::SdkBody::taken());
-        *body = aws_smithy_types::body::SdkBody::from_body_1_x(RenameRoot { inner, buf: Vec::new(), done: false });
-        Ok(())
-    }
-}
-
-/// The body of [`ListPartsRootCompat`].
-struct RenameRoot {
-    inner: aws_smithy_types::body::SdkBody,
-    buf: Vec<u8>,
-    done: bool,
-}
-
-impl http_body::Body for RenameRoot {
-    type Data = bytes::Bytes;
-    type Error = aws_sdk_s3::error::BoxError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        use std::task::{Poll, ready};
-        loop {
-            if self.done {
-                return Poll::Ready(None);
-            }
-            match ready!(std::pin::Pin::new(&mut self.inner).poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    if let Ok(d) = frame.into_data() {
-                        self.buf.extend_from_slice(&d);
-                    }
-                }
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => {
-                    self.done = true;
-                    let text = String::from_utf8_lossy(&self.buf)
-                        .replace("<ListPartsResponse", "<ListPartsResult")
-                        .replace("</ListPartsResponse>", "</ListPartsResult>");
-                    return Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from(text)))));
-                }
-            }
-        }
-    }
-}
-
 /// Result of completing a multipart upload.
 #[derive(Debug, Clone)]
 pub struct CompleteOutput {
@@ -417,180 +377,4 @@ pub struct CompleteOutput {
     pub version_id: Option<String>,
     /// Plaintext bytes in the object.
     pub plaintext_length: u64,
-}
-
-/// Builder of a high-level upload. See [`Client::upload`].
-#[derive(Debug)]
-pub struct Upload {
-    client: Client,
-    bucket: String,
-    key: String,
-    body: Option<Body>,
-    context: EncryptionContext,
-    headers: ObjectHeaders,
-}
-
-/// Result of a high-level upload.
-#[derive(Debug, Clone)]
-pub struct UploadOutput {
-    /// The store's ETag.
-    pub e_tag: Option<String>,
-    /// Version id.
-    pub version_id: Option<String>,
-    /// Plaintext bytes uploaded.
-    pub plaintext_length: u64,
-    /// Ciphertext bytes stored.
-    pub ciphertext_length: u64,
-    /// Parts used (0 for a single request).
-    pub parts: u32,
-}
-
-impl Upload {
-    pub(crate) fn new(client: Client) -> Self {
-        Self {
-            client,
-            bucket: String::new(),
-            key: String::new(),
-            body: None,
-            context: EncryptionContext::new(),
-            headers: ObjectHeaders::default(),
-        }
-    }
-
-    /// The bucket.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = bucket.into();
-        self
-    }
-
-    /// The object key.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
-
-    /// The plaintext.
-    pub fn body(mut self, body: impl Into<Body>) -> Self {
-        self.body = Some(body.into());
-        self
-    }
-
-    /// Adds an encryption context pair.
-    pub fn context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.context.insert(key.into(), value.into());
-        self
-    }
-
-    pub(crate) fn with_context(mut self, context: EncryptionContext) -> Self {
-        self.context = context;
-        self
-    }
-
-    /// Standard headers and user metadata.
-    pub fn headers(mut self, headers: ObjectHeaders) -> Self {
-        self.headers = headers;
-        self
-    }
-
-    /// Reads the body, uploading in one request if it fits in one part and
-    /// in parallel parts otherwise. Memory: at most `concurrency + 1` parts.
-    pub async fn send(self) -> Result<UploadOutput> {
-        let sh = self.client.shared.clone();
-        if sh.config.write_format == crate::s3::WriteFormat::S3ecV3 {
-            let body = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new()));
-            let len = body.known_len();
-            let (out, parts) = crate::s3::s3ec::put_s3ec(
-                &self.client,
-                &self.bucket,
-                &self.key,
-                &self.context,
-                &self.headers,
-                body,
-                len,
-            )
-            .await?;
-            return Ok(UploadOutput {
-                e_tag: out.e_tag,
-                version_id: out.version_id,
-                plaintext_length: out.plaintext_length,
-                ciphertext_length: out.ciphertext_length,
-                parts,
-            });
-        }
-        let f = u64::from(sh.config.frame_length);
-        let part_size = (sh.config.part_size.max(MIN_PART) / f).max(1) * f;
-        let mut reader = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new())).into_reader();
-        let mut current = read_part(&mut reader, part_size).await?;
-        if (current.len() as u64) < part_size {
-            let len = current.len() as u64;
-            let out =
-                put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, current.into(), len)
-                    .await?;
-            return Ok(UploadOutput {
-                e_tag: out.e_tag,
-                version_id: out.version_id,
-                plaintext_length: len,
-                ciphertext_length: out.ciphertext_length,
-                parts: 0,
-            });
-        }
-        let upload = CreateMultipartUpload::new(self.client.clone())
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .headers(self.headers.clone())
-            .end_marked()
-            .part_size_hint(part_size);
-        let upload = CreateMultipartUpload { context: self.context.clone(), ..upload }.send().await?;
-        let result = async {
-            let mut tasks: JoinSet<Result<CompletedPart>> = JoinSet::new();
-            let mut done = Vec::new();
-            let mut number = 1u32;
-            loop {
-                // Read ahead one part to learn whether this one is the last.
-                let next = read_part(&mut reader, part_size).await?;
-                let last = next.is_empty();
-                while tasks.len() >= sh.config.concurrency.max(1) {
-                    if let Some(r) = tasks.join_next().await {
-                        done.push(r.map_err(Error::io_other)??);
-                    }
-                }
-                let up = upload.clone();
-                let len = current.len() as u64;
-                let body = Body::from(current);
-                tasks.spawn(async move { up.part(number, body, len, last).await });
-                if last {
-                    break;
-                }
-                if number == 10_000 {
-                    return Err(Error::InvalidParameter(
-                        "the stream needs more than 10000 parts: raise the part size".into(),
-                    ));
-                }
-                number += 1;
-                current = next;
-            }
-            while let Some(r) = tasks.join_next().await {
-                done.push(r.map_err(Error::io_other)??);
-            }
-            upload.complete(done).await
-        }
-        .await;
-        match result {
-            Ok(out) => Ok(UploadOutput {
-                e_tag: out.e_tag,
-                version_id: out.version_id,
-                plaintext_length: out.plaintext_length,
-                ciphertext_length: ciphertext_len(out.plaintext_length, f),
-                parts: number_of_parts(out.plaintext_length, part_size),
-            }),
-            Err(e) => {
-                let _ = upload.abort().await;
-                Err(e)
-            }
-        }
-    }
-}
-
-fn number_of_parts(len: u64, part: u64) -> u32 {
-    u32::try_from(len.div_ceil(part).max(1)).unwrap_or(u32::MAX)
 }
