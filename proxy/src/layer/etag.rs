@@ -24,6 +24,12 @@ pub(super) fn condition_in(c: Option<ETagCondition>) -> Option<String> {
     }
 }
 
+/// A delete's `If-Match` (or a DeleteObjects entry's `ETag`) as the
+/// store keeps the ETag, so that the store can check it.
+pub(super) fn stored_etag(e: &mut ETag) {
+    *e = ETag::Strong(etag_in(e.value()).trim_matches('"').to_string());
+}
+
 /// The version id a write reports to the client. S3 names no version for a
 /// write into an unversioned bucket; some stores (moto) answer
 /// `x-amz-version-id: null` there and then refuse `versionId=null` on

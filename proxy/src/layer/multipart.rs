@@ -67,6 +67,7 @@ pub(super) async fn complete_multipart_upload(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let input = req.input;
+    super::objects::no_write_conditions(input.if_match.is_some(), input.if_none_match.is_some())?;
     let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let requested: Vec<(u32, String)> = input
         .multipart_upload
