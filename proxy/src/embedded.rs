@@ -86,6 +86,18 @@ impl Embedded {
         format!("http://{}", self.addr)
     }
 
+    /// The server's address (127.0.0.1 and its port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The credentials the server accepts (random, for this run only): for
+    /// clients other than [`Embedded::client`], such as a proxy in another
+    /// process in the end-to-end tests.
+    pub fn credentials(&self) -> (&str, &str) {
+        (&self.access_key, self.secret_key.expose())
+    }
+
     /// The directory objects are stored in (ciphertext).
     pub fn root(&self) -> &Path {
         &self.root

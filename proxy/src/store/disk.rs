@@ -149,18 +149,27 @@ impl Disk {
     }
 }
 
-/// Every object key stored in `bucket_dir`, unsorted (blocking: call it
-/// off the runtime). Files that are not the encoding of a key are skipped.
-pub(crate) fn all_keys(bucket_dir: &Path) -> std::io::Result<Vec<String>> {
+/// Every object key stored in `bucket_dir` that may start with `prefix`,
+/// unsorted (blocking: call it off the runtime). The walk starts at the
+/// directory of the prefix's whole segments; files that are not the
+/// encoding of a key are skipped, as are directories removed meanwhile.
+pub(crate) fn keys_under(bucket_dir: &Path, prefix: &str) -> std::io::Result<Vec<String>> {
+    let start = keys::prefix_dirs(prefix);
     let mut out = Vec::new();
-    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(bucket_dir.to_path_buf(), Vec::new())];
+    let mut stack: Vec<(PathBuf, Vec<String>)> =
+        vec![(start.iter().fold(bucket_dir.to_path_buf(), |p, c| p.join(c)), start)];
     while let Some((dir, components)) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if file::is_missing(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let Ok(entry) = entry else { continue };
             let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(kind) = entry.file_type() else { continue };
             let mut path = components.clone();
             path.push(name);
-            let kind = entry.file_type()?;
             if kind.is_dir() {
                 stack.push((entry.path(), path));
             } else if kind.is_file()

@@ -31,6 +31,22 @@ pub(crate) struct Headers {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// The [`Headers`] of a request (PutObject, CreateMultipartUpload,
+/// CopyObject replacing them), taken from its input.
+macro_rules! headers_of {
+    ($input:expr) => {
+        $crate::store::file::Headers {
+            content_type: $input.content_type,
+            cache_control: $input.cache_control,
+            content_disposition: $input.content_disposition,
+            content_encoding: $input.content_encoding,
+            content_language: $input.content_language,
+            metadata: $input.metadata.unwrap_or_default().into_iter().collect(),
+        }
+    };
+}
+pub(crate) use headers_of;
+
 /// What a stored file describes of itself.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Meta {

@@ -111,6 +111,17 @@ pub(crate) fn decode<S: AsRef<str>>(components: &[S]) -> Option<String> {
     (expected.iter().map(String::as_str).eq(components.iter().map(AsRef::as_ref))).then_some(key)
 }
 
+/// The directories (from the bucket's) that hold every key starting with
+/// `prefix`: those of its whole segments (all before its last `/`).
+pub(crate) fn prefix_dirs(prefix: &str) -> Vec<String> {
+    let Some(end) = prefix.rfind('/') else { return Vec::new() };
+    // The whole segments, then a short last one that is all leaf.
+    match encode(&format!("{}x", &prefix[..=end])) {
+        Ok(s) => s.dirs.iter().map(|c| c.to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 fn kept(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
 }
@@ -193,10 +204,11 @@ mod tests {
             assert!(matches!(c, Component::Normal(_)), "{key:?} -> {:?}", s.object());
         }
         for c in components(s) {
-            assert!(!c.is_empty() && c.len() <= 255 && c.is_ascii() && !c.starts_with('.'), "{key:?} -> {c:?}");
-            assert!(
-                !c.contains('/') && !c.contains('\\') && !c.bytes().any(|b| b.is_ascii_uppercase() && !c.contains('%'))
-            );
+            assert!(!c.is_empty() && c.len() <= 255, "{key:?} -> {c:?}");
+            // Lower-case letters, digits, `-`, `_`, `%` and upper-case hex
+            // digits only: no `.`, no separator, nothing a file system folds.
+            let allowed = |b: u8| kept(b) || b == b'%' || (b'A'..=b'F').contains(&b);
+            assert!(c.bytes().all(allowed), "{key:?} -> {c:?}");
         }
     }
 
@@ -244,6 +256,18 @@ mod tests {
         assert_eq!(encode(&"k".repeat(MAX_KEY_LEN + 1)), Err(KeyError::TooLong(MAX_KEY_LEN + 1)));
         assert_eq!(encode(""), Err(KeyError::Empty));
         assert_eq!(encode("Dir/a.b").unwrap().object(), PathBuf::from("%44ir/a%2Eb%o"));
+    }
+
+    #[test]
+    fn prefixes_start_the_walk_at_their_whole_segments() {
+        assert!(prefix_dirs("abc").is_empty());
+        assert_eq!(prefix_dirs("a/B/c"), ["a", "%42"]);
+        assert_eq!(prefix_dirs("a//"), ["a", "%n"]);
+        let long = format!("{}/x", "s".repeat(300));
+        let key = format!("{long}/leaf");
+        let dirs = prefix_dirs(&long);
+        assert_eq!(dirs.len(), 2);
+        assert!(encode(&key).unwrap().dirs.starts_with(dirs.iter().collect::<PathBuf>()));
     }
 
     #[test]

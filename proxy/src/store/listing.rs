@@ -73,8 +73,8 @@ pub(crate) async fn list(
     max_keys: Option<i32>,
 ) -> S3Result<Listed> {
     let dir = disk.existing_bucket(bucket).await?;
-    let walk_dir = dir.clone();
-    let mut all = tokio::task::spawn_blocking(move || disk::all_keys(&walk_dir))
+    let (walk_dir, walk_prefix) = (dir.clone(), prefix.to_string());
+    let mut all = tokio::task::spawn_blocking(move || disk::keys_under(&walk_dir, &walk_prefix))
         .await
         .map_err(|e| internal("listing failed", e))?
         .map_err(|e| internal("cannot list a bucket", e))?;

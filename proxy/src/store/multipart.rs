@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::WriteConditions;
 use super::disk::Disk;
-use super::file::{self, Headers, Meta, NewFile, internal, now_ms};
+use super::file::{self, Headers, Meta, NewFile, headers_of, internal, now_ms};
 use super::objects::{commit, timestamp};
 
 const UPLOAD_FILE: &str = "upload.json";
@@ -57,14 +57,7 @@ pub(crate) async fn create(disk: &Disk, input: CreateMultipartUploadInput) -> S3
     let u = Upload {
         bucket: input.bucket.clone(),
         key: input.key.clone(),
-        headers: Headers {
-            content_type: input.content_type,
-            cache_control: input.cache_control,
-            content_disposition: input.content_disposition,
-            content_encoding: input.content_encoding,
-            content_language: input.content_language,
-            metadata: input.metadata.unwrap_or_default().into_iter().collect(),
-        },
+        headers: headers_of!(input),
         initiated_ms: now_ms(),
     };
     let json = serde_json::to_vec(&u).map_err(|e| internal("cannot describe an upload", e))?;

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::conditions::{ReadConditions, WriteConditions};
 use super::disk::{Disk, Place};
-use super::file::{self, Headers, Meta, NewFile, internal, now_ms, random_hex};
+use super::file::{self, Meta, NewFile, headers_of, internal, now_ms, random_hex};
 
 /// S3's limit on tags per object.
 const MAX_TAGS: usize = 10;
@@ -64,14 +64,7 @@ pub(crate) async fn put(disk: &Disk, input: PutObjectInput) -> S3Result<PutObjec
     {
         return Err(s3_error!(BadDigest));
     }
-    let headers = Headers {
-        content_type: input.content_type,
-        cache_control: input.cache_control,
-        content_disposition: input.content_disposition,
-        content_encoding: input.content_encoding,
-        content_language: input.content_language,
-        metadata: input.metadata.unwrap_or_default().into_iter().collect(),
-    };
+    let headers = headers_of!(input);
     let meta = Meta { etag: hex::encode(new.md5()), headers, ..Default::default() };
     let meta = commit(disk, &input.bucket, &input.key, &place, new, meta, &conditions).await?;
     Ok(PutObjectOutput { e_tag: Some(ETag::Strong(meta.etag)), ..Default::default() })
@@ -94,19 +87,61 @@ fn no_versions(version_id: Option<&str>) -> S3Result<()> {
     }
 }
 
-pub(crate) async fn get(disk: &Disk, input: GetObjectInput) -> S3Result<GetObjectOutput> {
-    if input.part_number.is_some() {
+/// A read's `If-*` headers (GetObject, HeadObject).
+macro_rules! read_conditions {
+    ($input:expr) => {
+        ReadConditions {
+            if_match: $input.if_match,
+            if_none_match: $input.if_none_match,
+            if_modified_since: $input.if_modified_since,
+            if_unmodified_since: $input.if_unmodified_since,
+        }
+    };
+}
+
+/// An output (GetObject, HeadObject) describing the object `meta`, with
+/// the fields given.
+macro_rules! described {
+    ($output:ident, $meta:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let meta: Meta = $meta;
+        $output {
+            $($field: $value,)*
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(ETag::Strong(meta.etag)),
+            last_modified: Some(timestamp(meta.modified_ms)),
+            content_type: meta.headers.content_type,
+            cache_control: meta.headers.cache_control,
+            content_disposition: meta.headers.content_disposition,
+            content_encoding: meta.headers.content_encoding,
+            content_language: meta.headers.content_language,
+            metadata: Some(meta.headers.metadata.into_iter().collect()),
+            ..Default::default()
+        }
+    }};
+}
+
+/// The object a read names, if `conditions` hold for it.
+async fn read(
+    disk: &Disk,
+    bucket: &str,
+    key: &str,
+    part_number: Option<i32>,
+    version_id: Option<&str>,
+    conditions: ReadConditions,
+) -> S3Result<(Meta, tokio::fs::File)> {
+    if part_number.is_some() {
         return Err(s3_error!(NotImplemented, "the embedded store does not serve partNumber reads"));
     }
-    no_versions(input.version_id.as_deref())?;
-    let (_, meta, mut f) = existing(disk, &input.bucket, &input.key).await?;
-    let conditions = ReadConditions {
-        if_match: input.if_match,
-        if_none_match: input.if_none_match,
-        if_modified_since: input.if_modified_since,
-        if_unmodified_since: input.if_unmodified_since,
-    };
+    no_versions(version_id)?;
+    let (_, meta, f) = existing(disk, bucket, key).await?;
     conditions.check(&meta, false)?;
+    Ok((meta, f))
+}
+
+pub(crate) async fn get(disk: &Disk, input: GetObjectInput) -> S3Result<GetObjectOutput> {
+    let conditions = read_conditions!(input);
+    let (meta, mut f) =
+        read(disk, &input.bucket, &input.key, input.part_number, input.version_id.as_deref(), conditions).await?;
     let range = match &input.range {
         Some(r) => Some(r.check(meta.size).map_err(|_| s3_error!(InvalidRange))?),
         None => None,
@@ -114,49 +149,20 @@ pub(crate) async fn get(disk: &Disk, input: GetObjectInput) -> S3Result<GetObjec
     let (start, end) = range.clone().map_or((0, meta.size), |r| (r.start, r.end));
     f.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| internal("cannot read an object", e))?;
     let stream = tokio_util::io::ReaderStream::with_capacity(f.take(end - start), s3seal::tuning::IO_CHUNK);
-    Ok(GetObjectOutput {
+    let content_range = range.map(|_| format!("bytes {start}-{}/{}", end.saturating_sub(1), meta.size));
+    Ok(described!(GetObjectOutput, meta, {
         body: Some(StreamingBlob::wrap(stream)),
         content_length: i64::try_from(end - start).ok(),
-        content_range: range.map(|_| format!("bytes {start}-{}/{}", end.saturating_sub(1), meta.size)),
-        accept_ranges: Some("bytes".into()),
-        e_tag: Some(ETag::Strong(meta.etag.clone())),
-        last_modified: Some(timestamp(meta.modified_ms)),
-        content_type: meta.headers.content_type,
-        cache_control: meta.headers.cache_control,
-        content_disposition: meta.headers.content_disposition,
-        content_encoding: meta.headers.content_encoding,
-        content_language: meta.headers.content_language,
-        metadata: Some(meta.headers.metadata.into_iter().collect()),
-        ..Default::default()
-    })
+        content_range: content_range,
+    }))
 }
 
 pub(crate) async fn head(disk: &Disk, input: HeadObjectInput) -> S3Result<HeadObjectOutput> {
-    if input.part_number.is_some() {
-        return Err(s3_error!(NotImplemented, "the embedded store does not serve partNumber reads"));
-    }
-    no_versions(input.version_id.as_deref())?;
-    let (_, meta, _) = existing(disk, &input.bucket, &input.key).await?;
-    let conditions = ReadConditions {
-        if_match: input.if_match,
-        if_none_match: input.if_none_match,
-        if_modified_since: input.if_modified_since,
-        if_unmodified_since: input.if_unmodified_since,
-    };
-    conditions.check(&meta, false)?;
-    Ok(HeadObjectOutput {
-        content_length: i64::try_from(meta.size).ok(),
-        accept_ranges: Some("bytes".into()),
-        e_tag: Some(ETag::Strong(meta.etag)),
-        last_modified: Some(timestamp(meta.modified_ms)),
-        content_type: meta.headers.content_type,
-        cache_control: meta.headers.cache_control,
-        content_disposition: meta.headers.content_disposition,
-        content_encoding: meta.headers.content_encoding,
-        content_language: meta.headers.content_language,
-        metadata: Some(meta.headers.metadata.into_iter().collect()),
-        ..Default::default()
-    })
+    let conditions = read_conditions!(input);
+    let (meta, _) =
+        read(disk, &input.bucket, &input.key, input.part_number, input.version_id.as_deref(), conditions).await?;
+    let content_length = i64::try_from(meta.size).ok();
+    Ok(described!(HeadObjectOutput, meta, { content_length: content_length }))
 }
 
 pub(crate) async fn copy(disk: &Disk, input: CopyObjectInput) -> S3Result<CopyObjectOutput> {
@@ -189,18 +195,7 @@ pub(crate) async fn copy(disk: &Disk, input: CopyObjectInput) -> S3Result<CopyOb
         // Replaced while being copied: the copy is of neither version.
         return Err(s3_error!(PreconditionFailed, "the source object changed during the copy"));
     }
-    let headers = if replace {
-        Headers {
-            content_type: input.content_type,
-            cache_control: input.cache_control,
-            content_disposition: input.content_disposition,
-            content_encoding: input.content_encoding,
-            content_language: input.content_language,
-            metadata: input.metadata.unwrap_or_default().into_iter().collect(),
-        }
-    } else {
-        src_meta.headers.clone()
-    };
+    let headers = if replace { headers_of!(input) } else { src_meta.headers.clone() };
     let meta = Meta { etag: hex::encode(new.md5()), headers, ..Default::default() };
     let copy_tags = input.tagging_directive.as_ref().is_none_or(|d| d.as_str() != TaggingDirective::REPLACE);
     let tags = if copy_tags { read_tags(&src_place, &src_meta).await? } else { Vec::new() };
@@ -349,5 +344,5 @@ pub(crate) async fn delete_tagging(
 
 /// Whether `dir` holds any object (blocking).
 pub(crate) fn has_objects(dir: &Path) -> std::io::Result<bool> {
-    Ok(!super::disk::all_keys(dir)?.is_empty())
+    Ok(!super::disk::keys_under(dir, "")?.is_empty())
 }
