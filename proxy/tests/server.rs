@@ -676,35 +676,10 @@ fn url_decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// The keys S3 accepts that a file system does not take as names.
+/// The keys S3 accepts that a file system does not take as names
+/// (`testvectors/keys.txt`), and the longest.
 fn special_keys() -> Vec<String> {
-    let mut keys: Vec<String> = [
-        "a+b.txt",
-        "a b.txt",
-        "c%2Bd.txt",
-        "ü/ñ.txt",
-        ".",
-        "..",
-        "a/../b",
-        "a/./b",
-        "a//b",
-        "a/b",
-        "a/q/../b",
-        "/lead",
-        "trail/",
-        "trail",
-        "%",
-        "%%41",
-        "A",
-        "a",
-        "../other-bucket/x",
-        "a/../../escape",
-        "x/.s3seal-folder",
-        "😀",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut keys: Vec<String> = include_str!("../../testvectors/keys.txt").lines().map(str::to_string).collect();
     keys.push("k".repeat(1024));
     // The longest encodings: every byte escaped, every segment empty.
     keys.push("É".repeat(512));
@@ -786,7 +761,7 @@ async fn special_keys_in_the_embedded_store() {
     assert_eq!(a_prefixes, ["a/../", "a/./", "a//", "a/q/"]);
     let after = c.list_objects_v2().bucket("keys").prefix("a").start_after("a/b").send().await.expect("start-after");
     let after: Vec<&str> = after.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(after, ["a/q/../b"]);
+    assert_eq!(after, ["a/q/../b", "ab\\cd"]);
 
     // HEAD of a prefix of other keys is 404, as is a missing key.
     for missing in ["seg", "a/q", "a/q/", "nope"] {

@@ -122,8 +122,15 @@ impl NewFile {
 
     /// Copies the body of the stored file `from`.
     pub async fn copy_from(&mut self, from: &Path) -> S3Result<()> {
-        let (meta, mut file) = open(from).await?.ok_or_else(|| s3_error!(InternalError, "a stored file vanished"))?;
-        let mut left = meta.size;
+        let (meta, file) = open(from).await?.ok_or_else(|| s3_error!(InternalError, "a stored file vanished"))?;
+        self.copy_body(file, meta.size).await
+    }
+
+    /// Copies `size` bytes of `file`, an open stored file (positioned at
+    /// its body: one version of an object, however often it is replaced
+    /// meanwhile).
+    pub async fn copy_body(&mut self, mut file: tokio::fs::File, size: u64) -> S3Result<()> {
+        let mut left = size;
         let mut buf = vec![0u8; s3seal::tuning::IO_CHUNK];
         while left > 0 {
             let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());

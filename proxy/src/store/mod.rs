@@ -169,7 +169,7 @@ async fn list_buckets(disk: &Disk) -> S3Result<ListBucketsOutput> {
         let Ok(name) = entry.file_name().into_string() else { continue };
         let Ok(m) = entry.metadata().await else { continue };
         if m.is_dir() && disk::valid_bucket(&name) {
-            let created = m.modified().ok().map(Timestamp::from);
+            let created = m.created().or_else(|_| m.modified()).ok().map(Timestamp::from);
             buckets.push(Bucket { name: Some(name), creation_date: created, ..Default::default() });
         }
     }

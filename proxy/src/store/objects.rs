@@ -37,12 +37,13 @@ pub(crate) async fn commit(
     conditions: &WriteConditions,
 ) -> S3Result<Meta> {
     meta.generation = random_hex(8)?;
+    meta.modified_ms = now_ms();
+    new.finish(&mut meta).await?;
+    // Only the check and the rename hold the lock.
     let _guard = disk.lock(bucket, key).await;
     if !conditions.is_empty() {
         conditions.check(disk.current(place).await?.as_ref())?;
     }
-    meta.modified_ms = now_ms();
-    new.finish(&mut meta).await?;
     new.commit(&place.object()).await?;
     let _ = tokio::fs::remove_file(place.tags()).await;
     Ok(meta)
@@ -180,7 +181,7 @@ pub(crate) async fn copy(disk: &Disk, input: CopyObjectInput) -> S3Result<CopyOb
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
         ));
     }
-    let (src_place, src_meta, _) = existing(disk, &src_bucket, &src_key).await?;
+    let (src_place, src_meta, src_file) = existing(disk, &src_bucket, &src_key).await?;
     let conditions = ReadConditions {
         if_match: input.copy_source_if_match,
         if_none_match: input.copy_source_if_none_match,
@@ -190,11 +191,7 @@ pub(crate) async fn copy(disk: &Disk, input: CopyObjectInput) -> S3Result<CopyOb
     conditions.check(&src_meta, true)?;
     let place = disk.place(&input.bucket, &input.key).await?;
     let mut new = NewFile::create(&disk.tmp()).await?;
-    new.copy_from(&src_place.object()).await?;
-    if hex::encode(new.md5()) != src_meta.etag && !src_meta.etag.contains('-') {
-        // Replaced while being copied: the copy is of neither version.
-        return Err(s3_error!(PreconditionFailed, "the source object changed during the copy"));
-    }
+    new.copy_body(src_file, src_meta.size).await?;
     let headers = if replace { headers_of!(input) } else { src_meta.headers.clone() };
     let meta = Meta { etag: hex::encode(new.md5()), headers, ..Default::default() };
     let copy_tags = input.tagging_directive.as_ref().is_none_or(|d| d.as_str() != TaggingDirective::REPLACE);
