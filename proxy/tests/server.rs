@@ -949,3 +949,31 @@ async fn conditions_and_tagging_through_the_proxy() {
     assert_eq!(status(c.head_object().bucket("cond").key("k").send().await), 404);
     server.shutdown().await.unwrap();
 }
+
+/// Buckets in the embedded store: an empty one is deleted; files of an
+/// earlier on-disk layout (`objects/BUCKET/KEY`, as `s3s-fs` kept them) are
+/// not listed, and keep their bucket from being deleted with them unseen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_and_files_of_an_earlier_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(settings(dir.path())).await.expect("the proxy starts");
+    let c = client_of(&server);
+    for b in ["gone", "legacy"] {
+        c.create_bucket().bucket(b).send().await.expect("CreateBucket");
+    }
+    assert_eq!(status(c.create_bucket().bucket("gone").send().await), 409);
+    c.put_object().bucket("gone").key("a/b/c").body(b"x".to_vec().into()).send().await.unwrap();
+    assert_eq!(status(c.delete_bucket().bucket("gone").send().await), 409, "not empty");
+    c.delete_object().bucket("gone").key("a/b/c").send().await.unwrap();
+    c.delete_bucket().bucket("gone").send().await.expect("an emptied bucket is deleted");
+    assert_eq!(status(c.head_bucket().bucket("gone").send().await), 404);
+
+    let old = server.data_dir().unwrap().join("objects/legacy/notes.txt");
+    std::fs::write(&old, b"old ciphertext").unwrap();
+    let listed = c.list_objects_v2().bucket("legacy").send().await.unwrap();
+    assert!(listed.contents().is_empty(), "{listed:?}");
+    assert_eq!(status(c.head_object().bucket("legacy").key("notes.txt").send().await), 404);
+    assert_eq!(status(c.delete_bucket().bucket("legacy").send().await), 409);
+    assert!(old.exists(), "the old file is kept");
+    server.shutdown().await.unwrap();
+}

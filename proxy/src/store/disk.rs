@@ -182,6 +182,25 @@ pub(crate) fn keys_under(bucket_dir: &Path, prefix: &str) -> std::io::Result<Vec
     Ok(out)
 }
 
+/// Whether `dir` holds any file at all (blocking): an object, its tags,
+/// or a file the store does not know (written by an earlier layout, which
+/// a bucket deletion must not destroy unseen). Deletes prune the
+/// directories they empty, so a bucket without objects holds no file.
+pub(crate) fn holds_files(dir: &Path) -> std::io::Result<bool> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                stack.push(entry.path());
+            } else {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

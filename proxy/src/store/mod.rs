@@ -189,7 +189,7 @@ async fn create_bucket(disk: &Disk, bucket: &str) -> S3Result<CreateBucketOutput
 async fn delete_bucket(disk: &Disk, bucket: &str) -> S3Result<DeleteBucketOutput> {
     let dir = disk.existing_bucket(bucket).await?;
     let probe = dir.clone();
-    let has = tokio::task::spawn_blocking(move || objects::has_objects(&probe))
+    let has = tokio::task::spawn_blocking(move || disk::holds_files(&probe))
         .await
         .map_err(|e| internal("cannot read a bucket", e))?
         .map_err(|e| internal("cannot read a bucket", e))?;

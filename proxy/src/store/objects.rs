@@ -2,8 +2,6 @@
 //! DeleteObjects and object tagging. Writes land whole (temporary file,
 //! then rename) under the key's lock, after its conditions are checked.
 
-use std::path::Path;
-
 use s3s::dto::*;
 use s3s::{S3Result, s3_error};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
@@ -337,9 +335,4 @@ pub(crate) async fn delete_tagging(
         Err(e) if file::is_missing(&e) => Ok(DeleteObjectTaggingOutput::default()),
         Err(e) => Err(internal("cannot delete tags", e)),
     }
-}
-
-/// Whether `dir` holds any object (blocking).
-pub(crate) fn has_objects(dir: &Path) -> std::io::Result<bool> {
-    Ok(!super::disk::keys_under(dir, "")?.is_empty())
 }
