@@ -13,9 +13,15 @@ use super::file::{self, Meta, NewFile, headers_of, internal, now_ms, random_hex}
 /// S3's limit on tags per object.
 const MAX_TAGS: usize = 10;
 
+/// The last instant an S3 date can name (9999-12-31T23:59:59.999Z), in
+/// milliseconds since the epoch.
+const LAST_MS: i64 = 253_402_300_799_999;
+
+/// A stored time (milliseconds since the epoch, from a file that may be
+/// damaged: clamped to what a date can show).
 pub(crate) fn timestamp(ms: i64) -> Timestamp {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    Timestamp::from(t)
+    let ms = u64::try_from(ms.clamp(0, LAST_MS)).unwrap_or(0);
+    Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
 }
 
 fn md5_of_base64(v: &str) -> Option<Vec<u8>> {
@@ -334,5 +340,30 @@ pub(crate) async fn delete_tagging(
         Ok(()) => Ok(DeleteObjectTaggingOutput::default()),
         Err(e) if file::is_missing(&e) => Ok(DeleteObjectTaggingOutput::default()),
         Err(e) => Err(internal("cannot delete tags", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_times_do_not_panic() {
+        for ms in [i64::MIN, -1, 0, LAST_MS, i64::MAX] {
+            let _ = timestamp(ms);
+        }
+        let t: aws_sdk_s3::primitives::DateTime = s3s_aws::conv::try_into_aws(timestamp(1_500)).unwrap();
+        assert_eq!(t.to_millis().unwrap(), 1_500);
+    }
+
+    #[test]
+    fn tags_as_s3_takes_them() {
+        let tag = |k: &str, v: &str| Tag { key: Some(k.into()), value: Some(v.into()) };
+        assert!(validate_tags(vec![tag("a", "1"), tag("b", "")]).is_ok());
+        assert!(validate_tags(vec![tag("a", "1"), tag("a", "2")]).is_err());
+        assert!(validate_tags(vec![tag("", "1")]).is_err());
+        assert!(validate_tags(vec![tag(&"k".repeat(129), "1")]).is_err());
+        assert!(validate_tags(vec![tag("k", &"v".repeat(257))]).is_err());
+        assert!(validate_tags((0..11).map(|i| tag(&i.to_string(), "")).collect()).is_err());
     }
 }
