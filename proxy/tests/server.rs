@@ -895,8 +895,9 @@ async fn conditional_writes_in_the_embedded_store() {
     store.stop().await;
 }
 
-/// Through the proxy: conditional reads (304, 412), conditional deletes,
-/// conditional writes refused (501, never ignored), and tagging.
+/// Through the proxy: conditional reads (304, 412), conditional PUTs and
+/// deletes, conditional completions refused (501, never ignored), and
+/// tagging.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_and_tagging_through_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
@@ -924,11 +925,35 @@ async fn conditions_and_tagging_through_the_proxy() {
     assert_eq!(status(head().if_match("\"0123-0\"").send().await), 412);
     assert_eq!(status(head().if_modified_since(after).send().await), 304);
 
-    // Conditional writes are refused by the proxy, naming the header.
-    let e = c.put_object().bucket("cond").key("new").body(b"x".to_vec().into()).if_none_match("*").send().await;
-    let e = e.expect_err("If-None-Match refused");
+    // Conditional PUTs are passed on (with the ETag as the store keeps it)
+    // and checked by the store.
+    let put = |key: &'static str| c.put_object().bucket("cond").key(key).body(b"new".to_vec().into());
+    assert_eq!(status(put("new").if_none_match("*").send().await), 200);
+    assert_eq!(status(put("new").if_none_match("*").send().await), 412);
+    assert_eq!(status(put("absent").if_match(&etag).send().await), 404);
+    assert_eq!(status(put("new").if_match(&etag).send().await), 412);
+    let new_etag = c.head_object().bucket("cond").key("new").send().await.unwrap().e_tag().unwrap().to_string();
+    assert_eq!(status(put("new").if_match(&new_etag).send().await), 200);
+    // Conditional completions are refused by the proxy, naming the header.
+    let up = c.create_multipart_upload().bucket("cond").key("mp").send().await.unwrap();
+    let id = up.upload_id().unwrap();
+    let part =
+        c.upload_part().bucket("cond").key("mp").upload_id(id).part_number(1).body(b"p".to_vec().into()).send().await;
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).set_e_tag(part.unwrap().e_tag).build())
+        .build();
+    let e = c
+        .complete_multipart_upload()
+        .bucket("cond")
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(done)
+        .if_none_match("*")
+        .send()
+        .await
+        .expect_err("refused");
     assert_eq!(service_error(&e), (501, "NotImplemented".into()));
-    assert_eq!(status(c.head_object().bucket("cond").key("new").send().await), 404, "nothing was written");
+    assert_eq!(status(c.head_object().bucket("cond").key("mp").send().await), 404, "nothing was written");
 
     // Tagging round trip; a new write drops the tags, as in S3.
     let tag = |k: &str, v: &str| aws_sdk_s3::types::Tag::builder().key(k).value(v).build().unwrap();

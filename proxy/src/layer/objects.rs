@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3seal::Error;
-use s3seal::s3::Body;
+use s3seal::s3::{Body, WriteConditions};
 
 use super::errors::map_err;
-use super::etag::{etag_out, stored_etag, written_version};
+use super::etag::{condition_in, etag_out, stored_etag, written_version};
 use super::headers::{GivesObjectHeaders, byte_range, conditions, timestamp_out};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::response_body::plaintext_blob;
@@ -27,8 +27,14 @@ pub(super) async fn put_object(
     if input.sse_customer_key.is_some() {
         return Err(s3_error!(NotImplemented, "SSE-C is not supported through s3seal (objects are already encrypted)"));
     }
-    no_write_conditions(input.if_match.is_some(), input.if_none_match.is_some())?;
     let len = body_length(input.content_length, &headers)?;
+    let conditions = WriteConditions {
+        if_match: condition_in(input.if_match.take()),
+        if_none_match: condition_in(input.if_none_match.take()),
+    };
+    if !conditions.is_empty() && len.is_none() {
+        return Err(s3_error!(NotImplemented, "conditional writes need a Content-Length through s3seal"));
+    }
     let object_headers = input.take_object_headers();
     let (reader, outcome) = VerifyingReader::new(input.body, len, expected, trailing_headers);
     let mut put = s3
@@ -37,6 +43,7 @@ pub(super) async fn put_object(
         .bucket(&input.bucket)
         .key(&input.key)
         .headers(object_headers)
+        .conditions(conditions)
         .body(Body::from_reader(reader));
     if let Some(n) = len {
         put = put.content_length(n);
@@ -185,8 +192,8 @@ pub(super) async fn copy_object(
     Ok(S3Response::new(output))
 }
 
-/// Conditional writes are not passed on by the encrypting client yet:
-/// refused, never ignored.
+/// Conditional completions are not passed on by the encrypting client
+/// yet: refused, never ignored.
 pub(super) fn no_write_conditions(if_match: bool, if_none_match: bool) -> S3Result<()> {
     for (given, header) in [(if_match, "If-Match"), (if_none_match, "If-None-Match")] {
         if given {

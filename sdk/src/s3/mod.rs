@@ -79,7 +79,7 @@ pub use multipart::{
 };
 pub use put::PutObject;
 pub use sidecar::{SIDECAR_PREFIX, SIDECAR_REF_KEY};
-pub use write::{ObjectHeaders, PutObjectOutput};
+pub use write::{ObjectHeaders, PutObjectOutput, WriteConditions};
 
 /// S3's limit on user-defined metadata: keys and values, in bytes.
 pub const MAX_USER_METADATA: usize = 2048;

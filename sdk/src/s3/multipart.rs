@@ -523,9 +523,17 @@ impl Upload {
         let mut current = read_part(&mut reader, part_size).await?;
         if (current.len() as u64) < part_size {
             let len = current.len() as u64;
-            let out =
-                put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, current.into(), len)
-                    .await?;
+            let out = put_sealed(
+                &self.client,
+                &self.bucket,
+                &self.key,
+                &self.context,
+                &self.headers,
+                current.into(),
+                len,
+                None,
+            )
+            .await?;
             return Ok(UploadOutput {
                 e_tag: out.e_tag,
                 version_id: out.version_id,

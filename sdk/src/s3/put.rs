@@ -3,13 +3,13 @@
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::context::EncryptionContext;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::object::NewObject;
 use crate::object::envelope::FLAG_END_MARKED;
 use crate::object::{PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
 use crate::s3::s3ec::put_s3ec;
-use crate::s3::write::{ObjectHeaders, PutObjectOutput, send_put};
+use crate::s3::write::{ObjectHeaders, PutObjectOutput, WriteConditions, send_put};
 use crate::s3::{Client, WriteFormat};
 
 /// Builder of a single-request upload. See [`Client::put_object`].
@@ -22,6 +22,7 @@ pub struct PutObject {
     content_length: Option<u64>,
     context: EncryptionContext,
     headers: ObjectHeaders,
+    conditions: WriteConditions,
 }
 
 impl PutObject {
@@ -34,6 +35,7 @@ impl PutObject {
             content_length: None,
             context: EncryptionContext::new(),
             headers: ObjectHeaders::default(),
+            conditions: WriteConditions::default(),
         }
     }
 
@@ -87,9 +89,24 @@ impl PutObject {
         self
     }
 
+    /// Conditions the store checks when the object lands (`If-Match`,
+    /// `If-None-Match: *`). Honoured by single-request uploads in the
+    /// s3seal format (a known length); any other upload with conditions is
+    /// refused ([`Error::InvalidParameter`]), never sent without them.
+    pub fn conditions(mut self, conditions: WriteConditions) -> Self {
+        self.conditions = conditions;
+        self
+    }
+
     /// Encrypts and uploads.
     pub async fn send(self) -> Result<PutObjectOutput> {
         let body = self.body.unwrap_or(Body::Bytes(bytes::Bytes::new()));
+        let len = self.content_length.or(body.known_len());
+        if !self.conditions.is_empty()
+            && (self.client.shared.config.write_format == WriteFormat::S3ecV3 || len.is_none())
+        {
+            return Err(Error::InvalidParameter("conditional writes need a known length and the s3seal format".into()));
+        }
         if self.client.shared.config.write_format == WriteFormat::S3ecV3 {
             let len = self.content_length.or(body.known_len());
             return put_s3ec(&self.client, &self.bucket, &self.key, &self.context, &self.headers, body, len)
@@ -98,7 +115,9 @@ impl PutObject {
         }
         match self.content_length.or(body.known_len()) {
             Some(len) => {
-                put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, body, len).await
+                let conditions = Some(&self.conditions).filter(|c| !c.is_empty());
+                put_sealed(&self.client, &self.bucket, &self.key, &self.context, &self.headers, body, len, conditions)
+                    .await
             }
             None => {
                 let out = self
@@ -122,7 +141,9 @@ impl PutObject {
     }
 }
 
-/// Uploads `len` plaintext bytes from `body` as one encrypted object.
+/// Uploads `len` plaintext bytes from `body` as one encrypted object, if
+/// the store finds `conditions` hold.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn put_sealed(
     client: &Client,
     bucket: &str,
@@ -131,6 +152,7 @@ pub(crate) async fn put_sealed(
     headers: &ObjectHeaders,
     body: Body,
     len: u64,
+    conditions: Option<&WriteConditions>,
 ) -> Result<PutObjectOutput> {
     let sh = &client.shared;
     let f = sh.config.frame_length;
@@ -154,5 +176,6 @@ pub(crate) async fn put_sealed(
     let enc = PartEncryptor::new(sealed.key.clone(), 0, f, true, Some(len))?;
     let c_len = ciphertext_len(len, u64::from(f));
     let stream = ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len));
-    send_put(client, bucket, key, headers, metadata, stream, len, c_len).await
+    let conditions = conditions.cloned().unwrap_or_default();
+    send_put(client, bucket, key, headers, metadata, stream, len, c_len, &conditions).await
 }

@@ -14,7 +14,7 @@ use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::s3::body::{Body, channel_body};
 use crate::s3::write::{MIN_PART, read_part};
-use crate::s3::write::{ObjectHeaders, PutObjectOutput, send_put};
+use crate::s3::write::{ObjectHeaders, PutObjectOutput, WriteConditions, send_put};
 use crate::s3::{Client, check_metadata_size, s3_error};
 use crate::s3ec::metadata::{self, ContentMetadata, Detection, INSTRUCTION_FILE, INSTRUCTION_SUFFIX};
 use crate::s3ec::seal::new_v3_object;
@@ -172,7 +172,8 @@ pub(crate) async fn put_s3ec(
         }
         let _ = tx.send(Ok(Bytes::copy_from_slice(&enc.finish()))).await;
     });
-    let out = send_put(client, bucket, key, headers, meta, ByteStream::from_body_1_x(channel), len, stored).await?;
+    let body = ByteStream::from_body_1_x(channel);
+    let out = send_put(client, bucket, key, headers, meta, body, len, stored, &WriteConditions::default()).await?;
     Ok((out, 1))
 }
 

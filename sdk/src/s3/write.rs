@@ -30,6 +30,24 @@ pub struct ObjectHeaders {
     pub metadata: HashMap<String, String>,
 }
 
+/// Conditions on a write, checked by the store when the object lands (S3's
+/// conditional writes): a caller that must not overwrite, or must replace
+/// only what it read, says so here rather than checking first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteConditions {
+    /// `If-Match`: the store's ETag of the object to replace (`*`: any).
+    pub if_match: Option<String>,
+    /// `If-None-Match: *`: only if no object has the key.
+    pub if_none_match: Option<String>,
+}
+
+impl WriteConditions {
+    /// Whether there is no condition.
+    pub fn is_empty(&self) -> bool {
+        self.if_match.is_none() && self.if_none_match.is_none()
+    }
+}
+
 /// Result of an upload.
 #[derive(Debug, Clone)]
 pub struct PutObjectOutput {
@@ -44,7 +62,8 @@ pub struct PutObjectOutput {
 }
 
 /// Sends one PutObject of `stored` bytes of ciphertext from `body` (the
-/// encryption of `plaintext` bytes), with `metadata` and `headers`.
+/// encryption of `plaintext` bytes), with `metadata` and `headers`, if the
+/// store finds `conditions` hold.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_put(
     client: &Client,
@@ -55,6 +74,7 @@ pub(crate) async fn send_put(
     body: ByteStream,
     plaintext: u64,
     stored: u64,
+    conditions: &WriteConditions,
 ) -> Result<PutObjectOutput> {
     let request = client
         .shared
@@ -63,7 +83,9 @@ pub(crate) async fn send_put(
         .bucket(bucket)
         .key(key)
         .content_length(i64::try_from(stored).map_err(|_| Error::InvalidParameter("object too large".into()))?)
-        .set_metadata(Some(metadata));
+        .set_metadata(Some(metadata))
+        .set_if_match(conditions.if_match.clone())
+        .set_if_none_match(conditions.if_none_match.clone());
     let out = with_headers!(request, headers).body(body).send().await.map_err(|e| s3_error("PutObject", e))?;
     Ok(PutObjectOutput {
         e_tag: out.e_tag,
