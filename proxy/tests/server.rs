@@ -800,6 +800,22 @@ fn status<E>(
     }
 }
 
+/// A multipart upload of one part to `bucket`/`key`, ready to complete.
+async fn one_part_upload(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder {
+    let up = c.create_multipart_upload().bucket(bucket).key(key).send().await.unwrap();
+    let id = up.upload_id().unwrap();
+    let part = c.upload_part().bucket(bucket).key(key).upload_id(id).part_number(1).body(b"p".to_vec().into());
+    let part = part.send().await.unwrap();
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).set_e_tag(part.e_tag).build())
+        .build();
+    c.complete_multipart_upload().bucket(bucket).key(key).upload_id(id).multipart_upload(done)
+}
+
 /// Conditional writes and deletes in the store itself (as the proxy's
 /// upstream): `If-None-Match: *` is atomic (one of many racing writers
 /// wins), `If-Match` guards PUT, CompleteMultipartUpload and DELETE.
@@ -859,23 +875,8 @@ async fn conditional_writes_in_the_embedded_store() {
 
     // CompleteMultipartUpload with If-None-Match / If-Match.
     for (condition, expected) in [("none", 412), ("match-wrong", 412), ("match", 200)] {
-        let up = c.create_multipart_upload().bucket("cond").key("k").send().await.unwrap();
-        let id = up.upload_id().unwrap();
-        let part = c
-            .upload_part()
-            .bucket("cond")
-            .key("k")
-            .upload_id(id)
-            .part_number(1)
-            .body(b"p".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-        let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
-            .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).set_e_tag(part.e_tag).build())
-            .build();
+        let complete = one_part_upload(&c, "cond", "k").await;
         let current = c.head_object().bucket("cond").key("k").send().await.unwrap().e_tag().unwrap().to_string();
-        let complete = c.complete_multipart_upload().bucket("cond").key("k").upload_id(id).multipart_upload(done);
         let complete = match condition {
             "none" => complete.if_none_match("*"),
             "match-wrong" => complete.if_match("\"0123\""),
@@ -935,23 +936,8 @@ async fn conditions_and_tagging_through_the_proxy() {
     let new_etag = c.head_object().bucket("cond").key("new").send().await.unwrap().e_tag().unwrap().to_string();
     assert_eq!(status(put("new").if_match(&new_etag).send().await), 200);
     // Conditional completions are refused by the proxy, naming the header.
-    let up = c.create_multipart_upload().bucket("cond").key("mp").send().await.unwrap();
-    let id = up.upload_id().unwrap();
-    let part =
-        c.upload_part().bucket("cond").key("mp").upload_id(id).part_number(1).body(b"p".to_vec().into()).send().await;
-    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
-        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).set_e_tag(part.unwrap().e_tag).build())
-        .build();
-    let e = c
-        .complete_multipart_upload()
-        .bucket("cond")
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(done)
-        .if_none_match("*")
-        .send()
-        .await
-        .expect_err("refused");
+    let complete = one_part_upload(&c, "cond", "mp").await;
+    let e = complete.if_none_match("*").send().await.expect_err("refused");
     assert_eq!(service_error(&e), (501, "NotImplemented".into()));
     assert_eq!(status(c.head_object().bucket("cond").key("mp").send().await), 404, "nothing was written");
 
