@@ -101,7 +101,8 @@ async fn proxy_alone_is_an_encrypted_s3_endpoint() {
     let listed = s3.list_objects_v2().bucket("demo").send().await.expect("ListObjectsV2");
     assert_eq!(listed.contents()[0].size(), Some(plaintext.len() as i64), "listings show plaintext sizes");
 
-    let stored = std::fs::read(data.join("objects/demo/notes.txt")).expect("the object on disk");
+    // The embedded store keeps `notes.txt` as `notes%2Etxt%o` (docs/PROXY.md).
+    let stored = std::fs::read(data.join("objects/demo/notes%2Etxt%o")).expect("the object on disk");
     let windows: std::collections::HashSet<&[u8]> = plaintext.windows(16).collect();
     assert!(!stored.windows(16).any(|w| windows.contains(w)), "plaintext on disk");
     assert!(data.join("proxy.key").exists() && data.join("client-credentials.toml").exists());

@@ -1,20 +1,21 @@
 //! The embedded default: with no upstream configured, the proxy stores
-//! ciphertext in a local directory through an in-process `s3s-fs` server,
+//! ciphertext in a local directory through an in-process S3 server (the
+//! [embedded store](crate::store)),
 //! so that `s3seal proxy` alone is a working encrypted S3 endpoint.
 //!
 //! Layout of the data directory (created with mode 0700):
 //!
 //! | path | what |
 //! | --- | --- |
-//! | `objects/` | the `s3s-fs` root: one directory per bucket, ciphertext only |
+//! | `objects/` | the embedded store's root: one directory per bucket, ciphertext only |
 //! | `proxy.key` | the generated AES-256 wrapping key (base64, mode 0600), unless keys are configured |
 //! | `client-credentials.toml` | the generated client credentials (mode 0600), unless configured |
 //!
 //! Both generated files are made once and reused on every later start; the
 //! credentials file is a valid fragment of a proxy configuration file. The
-//! `s3s-fs` server listens on a random 127.0.0.1 port and accepts only
-//! random credentials that live in memory for one run. Folder-marker keys
-//! (ending in `/`) are mapped to files by [`crate::store`].
+//! store's server listens on a random 127.0.0.1 port and accepts only
+//! random credentials that live in memory for one run. How keys map to
+//! files: [`crate::store`].
 
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -32,7 +33,7 @@ use zeroize::Zeroizing;
 use crate::config::{ClientCredential, PartialSettings, Secret};
 use crate::error::{Error, Result};
 
-/// The `s3s-fs` root inside the data directory.
+/// The embedded store's root inside the data directory.
 pub const OBJECTS_DIR: &str = "objects";
 /// The generated key file inside the data directory.
 pub const KEY_FILE: &str = "proxy.key";
@@ -43,7 +44,7 @@ pub const KEY_NAMESPACE: &str = "s3seal";
 /// The key name of the generated key.
 pub const KEY_NAME: &str = "proxy";
 
-/// A running in-process `s3s-fs` server; stopped by [`Embedded::stop`] or
+/// A running in-process embedded store server; stopped by [`Embedded::stop`] or
 /// when dropped.
 #[derive(Debug)]
 pub struct Embedded {
@@ -55,19 +56,19 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Starts `s3s-fs` over `data_dir/objects` on a free 127.0.0.1 port,
+    /// Starts the embedded store over `data_dir/objects` on a free 127.0.0.1 port,
     /// accepting only fresh random credentials.
     pub async fn start(data_dir: &Path) -> Result<Self> {
         create_private_dir(data_dir)?;
         let objects = data_dir.join(OBJECTS_DIR);
         create_private_dir(&objects)?;
         let root = objects.canonicalize().map_err(|e| Error::io(format!("cannot resolve {}", objects.display()), e))?;
-        let fs = s3s_fs::FileSystem::new(&root)
-            .map_err(|e| Error::Embedded(format!("cannot serve {} with s3s-fs: {e:?}", root.display())))?;
+        let store = crate::store::EmbeddedStore::open(&root)
+            .map_err(|e| Error::io(format!("cannot open the embedded store in {}", root.display()), e))?;
         let access_key = random_access_key()?;
         let secret_key = random_secret_key()?;
         let service = {
-            let mut b = S3ServiceBuilder::new(crate::store::EmbeddedStore::new(fs));
+            let mut b = S3ServiceBuilder::new(store);
             b.set_auth(s3s::auth::SimpleAuth::from_single(access_key.as_str(), secret_key.expose()));
             b.build()
         };
@@ -76,13 +77,25 @@ impl Embedded {
             .map_err(|e| Error::io("cannot bind the embedded upstream on 127.0.0.1", e))?;
         let addr = listener.local_addr().map_err(|e| Error::io("cannot read the embedded upstream's address", e))?;
         let task = tokio::spawn(serve(listener, service));
-        tracing::info!(%addr, root = %root.display(), "embedded s3s-fs upstream started");
+        tracing::info!(%addr, root = %root.display(), "embedded store upstream started");
         Ok(Self { addr, root, access_key, secret_key, task })
     }
 
     /// The endpoint URL (`http://127.0.0.1:PORT`, path-style).
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The server's address (127.0.0.1 and its port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The credentials the server accepts (random, for this run only): for
+    /// clients other than [`Embedded::client`], such as a proxy in another
+    /// process in the end-to-end tests.
+    pub fn credentials(&self) -> (&str, &str) {
+        (&self.access_key, self.secret_key.expose())
     }
 
     /// The directory objects are stored in (ciphertext).

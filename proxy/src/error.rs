@@ -34,7 +34,7 @@ pub enum Error {
     /// The keyring could not be built from the key specs.
     #[error("cannot use the configured keys")]
     Keys(#[source] s3seal::Error),
-    /// The embedded upstream (s3s-fs) could not be started.
+    /// The embedded upstream (the embedded store) could not be started.
     #[error("cannot start the embedded upstream: {0}")]
     Embedded(String),
 }

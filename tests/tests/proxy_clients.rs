@@ -1,9 +1,11 @@
 //! Unmodified S3 clients through the real `s3seal proxy` binary (issue 4,
 //! must-show 1 and 2), one test binary for the whole slow matrix: aws cli v1
 //! (PyPI), aws cli v2, s3cmd and rclone (Debian), and boto3 (PyPI), against
-//! an `s3s-fs` upstream (which verifies the proxy's signatures; raw AES key)
-//! and a moto upstream (S3 + KMS; KMS key), and over https with a test CA
-//! (aws cli v1 and boto3).
+//! an `s3s-fs` upstream (which verifies the proxy's signatures; raw AES key),
+//! the proxy's own embedded store (what `s3seal proxy` with no upstream
+//! serves; raw AES key; aws cli v2, s3cmd, rclone, boto3) and a moto
+//! upstream (S3 + KMS; KMS key), and over https with a test CA (aws cli v1
+//! and boto3).
 //!
 //! For each tool and upstream: upload and download of 0 B, 1 B, 64 KiB,
 //! 64 KiB + 1 and 20 MiB (multipart with the tool's part size: aws 8 MiB,
@@ -51,7 +53,7 @@ struct Rig {
 }
 
 impl Rig {
-    /// Starts the upstream (`s3fs` or `moto`) and a proxy over it (with
+    /// Starts the upstream (`s3fs`, `embedded` or `moto`) and a proxy over it (with
     /// https: TLS from a test CA the clients trust); the test files' magics
     /// come from `seed` and the setting.
     async fn start(prefix: &str, upstream: &str, https: bool, seed: u32) -> Self {
@@ -94,7 +96,7 @@ impl Rig {
 }
 
 /// Upload, download, listing and sync with `tool` through a proxy over
-/// `upstream` (`s3fs` or `moto`), then the at-rest check.
+/// `upstream` (`s3fs`, `embedded` or `moto`), then the at-rest check.
 async fn tool_through_proxy(tool: Tool, upstream: &str, https: bool) {
     let rig = Rig::start("proxy-clients-", upstream, https, (tool as u32) << 4).await;
     let result = tool_scenario(tool, &rig).await;
@@ -135,7 +137,7 @@ async fn tool_scenario(tool: Tool, rig: &Rig) -> Result<()> {
 
     // Sync up twice, down twice: the second run of each transfers nothing.
     // s3s-fs lists objects without ETags, which s3cmd's sync cannot handle
-    // (KeyError 'ETag' in S3/FileLists.py); real S3 and moto always send them.
+    // (KeyError 'ETag' in S3/FileLists.py); real S3, moto and the embedded store always send them.
     if tool == Tool::S3cmd && upstream.name() == "s3fs" {
         eprintln!("  s3cmd sync skipped over s3s-fs: its listings carry no ETag (an s3s-fs limitation)");
     } else {
@@ -172,7 +174,7 @@ async fn tool_scenario(tool: Tool, rig: &Rig) -> Result<()> {
     Ok(())
 }
 
-/// boto3's scenario through a proxy over `upstream` (`s3fs` or `moto`),
+/// boto3's scenario through a proxy over `upstream` (`s3fs`, `embedded` or `moto`),
 /// checked from its report, then the at-rest check.
 async fn boto3_through_proxy(upstream: &str, https: bool) {
     let rig = Rig::start("proxy-boto3-", upstream, https, 0xb0).await;
@@ -327,6 +329,26 @@ async fn rclone_s3fs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rclone_moto() {
     tool_through_proxy(Tool::Rclone, "moto", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_v2_embedded() {
+    tool_through_proxy(Tool::AwsV2, "embedded", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3cmd_embedded() {
+    tool_through_proxy(Tool::S3cmd, "embedded", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_embedded() {
+    tool_through_proxy(Tool::Rclone, "embedded", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_embedded() {
+    boto3_through_proxy("embedded", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,7 +96,7 @@ impl World {
         let upstream = Upstream::moto().await?;
         let (endpoint, key_arn) = match &upstream {
             Upstream::Moto { server, key_arn } => (server.endpoint(), key_arn.clone()),
-            Upstream::S3Fs(_) => bail!("moto expected"),
+            Upstream::S3Fs(_) | Upstream::Embedded { .. } => bail!("moto expected"),
         };
         upstream.direct_client().create_bucket().bucket(BUCKET).send().await.context("CreateBucket")?;
         Ok(Self { upstream, key_arn, endpoint, dir: tempfile::tempdir()? })
@@ -105,7 +105,7 @@ impl World {
     async fn kms(&self) -> Result<aws_sdk_kms::Client> {
         match &self.upstream {
             Upstream::Moto { server, .. } => Ok(server.kms_client().await),
-            Upstream::S3Fs(_) => bail!("moto expected"),
+            Upstream::S3Fs(_) | Upstream::Embedded { .. } => bail!("moto expected"),
         }
     }
 

@@ -45,7 +45,7 @@ async fn prepare_embedded(settings: &Settings) -> Result<Prepared> {
     };
     Ok(Prepared {
         s3: embedded.client(),
-        upstream: format!("embedded s3s-fs over {} (ciphertext on disk)", embedded.root().display()),
+        upstream: format!("embedded store over {} (ciphertext on disk)", embedded.root().display()),
         embedded: Some(embedded),
         access: KeysAndClients { clients, generated_clients, stored_clients, keys, generated_key },
         data_dir: Some(absolute(&settings.data_dir)),

@@ -1,4 +1,5 @@
-//! The store behind the proxy: `s3s-fs` in process or moto.
+//! The store behind the proxy: `s3s-fs` or the proxy's embedded store in
+//! process, or moto.
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -16,6 +17,15 @@ pub enum Upstream {
     /// `s3s-fs` in this process (it verifies the proxy's signatures); the
     /// proxy uses a raw AES key.
     S3Fs(S3FsServer),
+    /// The embedded store of `s3seal proxy` (what `s3seal proxy` with no
+    /// upstream serves), in this process over a temporary directory; the
+    /// proxy uses a raw AES key.
+    Embedded {
+        /// The server.
+        store: s3seal_proxy::embedded::Embedded,
+        /// Its data directory.
+        dir: tempfile::TempDir,
+    },
     /// moto (S3 + KMS); the proxy uses a KMS key made on it.
     Moto {
         /// The server.
@@ -29,6 +39,13 @@ impl Upstream {
     /// Starts an `s3s-fs` upstream (needs a Tokio runtime).
     pub fn s3fs() -> Result<Self> {
         Ok(Self::S3Fs(S3FsServer::start()?))
+    }
+
+    /// Starts the embedded store over a new temporary directory.
+    pub async fn embedded() -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("embedded-store-").tempdir().context("temp dir")?;
+        let store = s3seal_proxy::embedded::Embedded::start(dir.path()).await.context("starting the embedded store")?;
+        Ok(Self::Embedded { store, dir })
     }
 
     /// Starts moto and makes a KMS key on it.
@@ -48,19 +65,21 @@ impl Upstream {
         Ok(Self::Moto { server, key_arn })
     }
 
-    /// Starts the upstream named `s3fs` or `moto`.
+    /// Starts the upstream named `s3fs`, `embedded` or `moto`.
     pub async fn start(name: &str) -> Result<Self> {
         match name {
             "s3fs" => Self::s3fs(),
+            "embedded" => Self::embedded().await,
             "moto" => Self::moto().await,
             other => bail!("unknown upstream {other}"),
         }
     }
 
-    /// `s3fs` or `moto`.
+    /// `s3fs`, `embedded` or `moto`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::S3Fs(_) => "s3fs",
+            Self::Embedded { .. } => "embedded",
             Self::Moto { .. } => "moto",
         }
     }
@@ -69,6 +88,7 @@ impl Upstream {
     pub fn endpoint(&self) -> String {
         match self {
             Self::S3Fs(s) => s.endpoint(),
+            Self::Embedded { store, .. } => store.endpoint(),
             Self::Moto { server, .. } => server.endpoint(),
         }
     }
@@ -77,14 +97,16 @@ impl Upstream {
     pub fn addr(&self) -> SocketAddr {
         match self {
             Self::S3Fs(s) => s.addr(),
+            Self::Embedded { store, .. } => store.addr(),
             Self::Moto { server, .. } => SocketAddr::from((Ipv4Addr::LOCALHOST, server.port())),
         }
     }
 
     /// The credentials the proxy signs upstream requests with.
-    pub fn credentials(&self) -> (&'static str, &'static str) {
+    pub fn credentials(&self) -> (&str, &str) {
         match self {
             Self::S3Fs(s) => (s.access_key(), s.secret_key()),
+            Self::Embedded { store, .. } => store.credentials(),
             Self::Moto { .. } => (crate::s3client::MOTO_ACCESS_KEY, crate::s3client::MOTO_SECRET_KEY),
         }
     }
@@ -93,6 +115,7 @@ impl Upstream {
     pub fn direct_client(&self) -> aws_sdk_s3::Client {
         match self {
             Self::S3Fs(s) => s.client(),
+            Self::Embedded { store, .. } => store.client(),
             Self::Moto { server, .. } => crate::s3client::moto_s3_client(server),
         }
     }
@@ -102,7 +125,7 @@ impl Upstream {
     pub fn key_spec(&self, dir: &Path) -> Result<String> {
         match self {
             Self::Moto { key_arn, .. } => Ok(format!("kms:{key_arn}")),
-            Self::S3Fs(_) => {
+            Self::S3Fs(_) | Self::Embedded { .. } => {
                 let path = dir.join("proxy.key");
                 if !path.exists() {
                     let mut key = [0u8; 32];
@@ -117,7 +140,7 @@ impl Upstream {
     /// Environment variables the proxy needs to reach this upstream's KMS.
     pub(super) fn kms_env(&self) -> Vec<(&'static str, String)> {
         match self {
-            Self::S3Fs(_) => vec![],
+            Self::S3Fs(_) | Self::Embedded { .. } => vec![],
             Self::Moto { server, .. } => vec![
                 ("AWS_ENDPOINT_URL_KMS", server.endpoint()),
                 ("AWS_ACCESS_KEY_ID", crate::s3client::MOTO_ACCESS_KEY.into()),
