@@ -267,7 +267,6 @@ async fn proxy_over_moto_answers_as_moto() {
 /// deleted) and `x-amz-copy-source-if-none-match`, and answers `412` to a
 /// PUT with `If-Match` on a missing key (S3: `404`). Ignored until the
 /// embedded store honours these or refuses them with `501`.
-#[ignore = "the embedded store does not yet honour or refuse read, delete and copy-source conditions"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_proxy_answers_as_moto_or_refuses() {
     let dir = tempfile::Builder::new().prefix("conformance-embedded-").tempdir().expect("temp dir");

@@ -71,7 +71,7 @@ pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
 /// `n` random bytes as lower-case hex.
 pub(crate) fn random_hex(n: usize) -> S3Result<String> {
     let mut b = vec![0u8; n];
-    s3seal::crypto::random::fill(&mut b).map_err(|e| internal("no random bytes", e))?;
+    s3seal::hazmat::random::fill(&mut b).map_err(|e| internal("no random bytes", e))?;
     Ok(hex::encode(b))
 }
 
