@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{MetadataDirective, Object};
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::plaintext_len;
-use crate::s3::get::{Conditions, HeadObjectOutput};
+use crate::s3::head::{Conditions, HeadObjectOutput};
 use crate::s3::request::{check_copy, target, with_object_headers};
 use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, SIDECAR_PREFIX, check_metadata_size, s3_error};

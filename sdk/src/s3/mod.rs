@@ -73,6 +73,7 @@ macro_rules! bucket_and_key {
 mod body;
 mod copy;
 mod get;
+mod head;
 mod multipart;
 mod put;
 mod request;
@@ -82,7 +83,8 @@ mod write;
 
 pub use body::{Body, ObjectBody};
 pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
-pub use get::{Conditions, GetObject, GetObjectOutput, HeadObject, HeadObjectOutput};
+pub use get::{GetObject, GetObjectOutput};
+pub use head::{Conditions, HeadObject, HeadObjectOutput};
 pub use multipart::{
     CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput,
 };
