@@ -100,7 +100,7 @@ async fn idle_floods_do_not_lock_clients_out() -> Result<()> {
     let log = proxy.log();
     ensure!(!log.contains("Too many open files"), "the proxy ran out of file descriptors:\n{log}");
     ensure!(
-        log.contains(&format!("open_files={OPEN_FILES}")) && log.contains("max_connections=480"),
+        log.contains(&format!("open_files={OPEN_FILES}")) && log.contains("max_connections=426"),
         "the proxy did not log the limits it fitted to 1024 open files:\n{log}"
     );
     Ok(())

@@ -43,6 +43,11 @@ impl Refusal {
     }
 }
 
+/// How many connections beyond the limit may be closing at a time.
+fn closing_allowance(max_total: usize) -> usize {
+    (max_total / 4).max(1)
+}
+
 /// Raises the soft open-file limit to the hard one and returns the
 /// connection limits that fit in it: each busy client connection may
 /// need one upstream connection too, and up to a quarter more client
@@ -56,7 +61,8 @@ pub(crate) fn fit_to_open_files(limits: ConnectionLimits) -> ConnectionLimits {
             before
         }
     };
-    let fit = usize::try_from(nofile.saturating_sub(RESERVED_FDS) / 2).unwrap_or(usize::MAX).max(1);
+    // n client connections, n/4 more closing and n upstream ones: 9n/4.
+    let fit = usize::try_from(nofile.saturating_sub(RESERVED_FDS) * 4 / 9).unwrap_or(usize::MAX).max(1);
     let max_connections = limits.max_connections.min(fit);
     tracing::info!(
         open_files_before = before,
@@ -139,7 +145,7 @@ impl Gate {
         }
         // Connections told to give way close within a moment; until they
         // do they still hold a descriptor, so only a quarter more may wait.
-        if s.open >= self.max_total + self.max_total / 4 {
+        if s.open >= self.max_total + closing_allowance(self.max_total) {
             return Err(Refusal::Full);
         }
         s.open += 1;
