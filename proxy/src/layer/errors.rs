@@ -9,6 +9,18 @@ fn custom(code: &'static str, status: http::StatusCode, message: String) -> S3Er
     e
 }
 
+/// A forwarded operation's failure as clients see it: never with a success
+/// status. `s3s-aws` gives a failure the status of the upstream's
+/// response, which is a 2xx when the upstream answered and its answer
+/// could not be read; that becomes `502 Bad Gateway`, logged.
+pub(super) fn forwarded_failure(mut e: S3Error) -> S3Error {
+    if e.status_code().is_none_or(|s| s.is_success()) {
+        tracing::warn!(code = %e.code().as_str(), "an upstream answer could not be read");
+        e.set_status_code(http::StatusCode::BAD_GATEWAY);
+    }
+    e
+}
+
 /// Maps an SDK error to the S3 error a client should see.
 pub(super) fn map_err(e: Error) -> S3Error {
     use http::StatusCode as S;
@@ -92,6 +104,21 @@ fn kms_error(operation: &str, kind: KmsErrorKind, message: &str) -> S3Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forwarded_failure_never_has_a_success_status() {
+        let mut e = S3Error::new(S3ErrorCode::InternalError);
+        e.set_status_code(http::StatusCode::OK);
+        assert_eq!(forwarded_failure(e).status_code(), Some(http::StatusCode::BAD_GATEWAY));
+        // A code's own status stays.
+        assert_eq!(
+            forwarded_failure(S3Error::new(S3ErrorCode::InternalError)).status_code(),
+            Some(http::StatusCode::INTERNAL_SERVER_ERROR)
+        );
+        let mut e = S3Error::new(S3ErrorCode::NoSuchBucket);
+        e.set_status_code(http::StatusCode::NOT_FOUND);
+        assert_eq!(forwarded_failure(e).status_code(), Some(http::StatusCode::NOT_FOUND));
+    }
 
     /// Permanent KMS refusals are 4xx (not retried), outages 503 (retried).
     #[test]

@@ -49,7 +49,7 @@ macro_rules! encrypting_s3 {
 
             $(
                 async fn $fm(&self, req: S3Request<$fin>) -> S3Result<S3Response<$fout>> {
-                    let r = self.forward.$fm(req).await;
+                    let r = self.forward.$fm(req).await.map_err(errors::forwarded_failure);
                     self.observe(Operation::$fop, r)
                 }
             )*
