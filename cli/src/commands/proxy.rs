@@ -76,6 +76,16 @@ pub struct ProxyArgs {
     /// Sign object bodies sent to a plain http upstream [default: true, false for a loopback address].
     #[arg(long, value_name = "BOOL")]
     pub sign_payload: Option<bool>,
+    /// Server-side encryption asked of the upstream on every write whose client names none:
+    /// AES256, aws:kms or aws:kms:dsse [default: none, the bucket's own].
+    #[arg(long, value_name = "ALGORITHM")]
+    pub upstream_sse: Option<String>,
+    /// The KMS key of --upstream-sse aws:kms or aws:kms:dsse [default: the bucket's].
+    #[arg(long, value_name = "KEY_ID")]
+    pub upstream_sse_kms_key_id: Option<String>,
+    /// The S3 Bucket Key flag sent with --upstream-sse aws:kms [default: the bucket's].
+    #[arg(long, value_name = "BOOL")]
+    pub upstream_sse_bucket_key: Option<bool>,
     /// A key spec (repeatable; the first generates data keys) [default: embedded: a generated key file].
     #[arg(short = 'k', long = "key", value_name = "SPEC", value_parser = parse_key_spec)]
     pub keys: Vec<KeySpec>,
@@ -135,6 +145,9 @@ impl ProxyArgs {
             path_style: self.path_style,
             ca_bundle: self.upstream_ca_bundle.clone(),
             sign_payload: self.sign_payload,
+            sse: self.upstream_sse.clone(),
+            sse_kms_key_id: self.upstream_sse_kms_key_id.clone(),
+            sse_bucket_key: self.upstream_sse_bucket_key,
             ..PartialUpstream::default()
         };
         let cache = PartialCache {
@@ -236,6 +249,9 @@ mod tests {
             path_style: None,
             upstream_ca_bundle: None,
             sign_payload: None,
+            upstream_sse: None,
+            upstream_sse_kms_key_id: None,
+            upstream_sse_bucket_key: None,
             keys: vec!["aes:a:b:/k".parse().unwrap()],
             data_dir: None,
             frame_length: Some(4096),

@@ -60,6 +60,11 @@ impl PartialSettings {
             sign_payload: var(l, "S3SEAL_UPSTREAM_SIGN_PAYLOAD")
                 .map(|v| parse_bool("S3SEAL_UPSTREAM_SIGN_PAYLOAD", &v))
                 .transpose()?,
+            sse: var(l, "S3SEAL_UPSTREAM_SSE"),
+            sse_kms_key_id: var(l, "S3SEAL_UPSTREAM_SSE_KMS_KEY_ID"),
+            sse_bucket_key: var(l, "S3SEAL_UPSTREAM_SSE_BUCKET_KEY")
+                .map(|v| parse_bool("S3SEAL_UPSTREAM_SSE_BUCKET_KEY", &v))
+                .transpose()?,
         };
         let cache = PartialCache {
             max_age_secs: parse_var(l, "S3SEAL_CACHE_MAX_AGE_SECS")?,

@@ -46,6 +46,14 @@ pub struct PartialUpstream {
     /// No effect over `https://` (unsigned chunks with a CRC32 trailer, as
     /// the AWS SDKs send there).
     pub sign_payload: Option<bool>,
+    /// Server-side encryption asked of the store on every write whose
+    /// client names none: `AES256`, `aws:kms` or `aws:kms:dsse` (a
+    /// client's own `x-amz-server-side-encryption` wins).
+    pub sse: Option<String>,
+    /// The KMS key of `aws:kms` / `aws:kms:dsse` (absent: the bucket's default).
+    pub sse_kms_key_id: Option<String>,
+    /// The S3 Bucket Key flag sent with `aws:kms` (absent: the bucket's setting).
+    pub sse_bucket_key: Option<bool>,
 }
 
 /// Limits of the data-key cache, as given by one source.
@@ -140,6 +148,9 @@ impl PartialUpstream {
             path_style: pick(self.path_style, lower.path_style),
             ca_bundle: pick(self.ca_bundle, lower.ca_bundle),
             sign_payload: pick(self.sign_payload, lower.sign_payload),
+            sse: pick(self.sse, lower.sse),
+            sse_kms_key_id: pick(self.sse_kms_key_id, lower.sse_kms_key_id),
+            sse_bucket_key: pick(self.sse_bucket_key, lower.sse_bucket_key),
             access_key,
             secret_key,
             session_token,

@@ -106,6 +106,11 @@ fn resolve_upstream(upstream: PartialUpstream) -> Result<Option<UpstreamSettings
                     "upstream credentials or region are set, but no upstream endpoint (set upstream.endpoint, or remove them to use the embedded upstream)".into(),
                 ));
             }
+            if upstream.sse.is_some() || upstream.sse_kms_key_id.is_some() || upstream.sse_bucket_key.is_some() {
+                return Err(Error::Config(
+                    "upstream server-side encryption is set, but no upstream endpoint: the embedded store keeps the sealed bytes as they come and offers none".into(),
+                ));
+            }
             Ok(None)
         }
         Some(endpoint) => Ok(Some(external_upstream(endpoint, upstream)?)),
@@ -238,7 +243,9 @@ fn external_upstream(endpoint: String, u: PartialUpstream) -> Result<UpstreamSet
         }
         _ => false,
     };
+    let sse = resolve_sse(u.sse, u.sse_kms_key_id, u.sse_bucket_key)?;
     Ok(UpstreamSettings {
+        sse,
         // Stores reached by URL are mostly path-style (MinIO, s3s-fs, Ceph);
         // AWS itself (the "aws" endpoint) defaults to virtual hosts.
         path_style: u.path_style.unwrap_or(endpoint.is_some()),
@@ -248,6 +255,23 @@ fn external_upstream(endpoint: String, u: PartialUpstream) -> Result<UpstreamSet
         ca_bundle: u.ca_bundle,
         credentials,
     })
+}
+
+/// The server-side encryption asked of the upstream, if any.
+fn resolve_sse(
+    algorithm: Option<String>,
+    kms_key_id: Option<String>,
+    bucket_key: Option<bool>,
+) -> Result<Option<s3seal::s3::SseDefault>> {
+    match algorithm {
+        None if kms_key_id.is_some() || bucket_key.is_some() => Err(Error::Config(
+            "upstream sse_kms_key_id or sse_bucket_key is set without sse (aws:kms or aws:kms:dsse)".into(),
+        )),
+        None => Ok(None),
+        Some(a) => s3seal::s3::SseDefault::parse(a.trim(), kms_key_id, bucket_key)
+            .map(Some)
+            .map_err(|e| Error::Config(format!("upstream sse: {}", sdk_message(e)))),
+    }
 }
 
 /// The endpoint URL, or `None` for AWS S3 itself ([`AWS_ENDPOINT`]).

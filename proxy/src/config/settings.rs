@@ -48,6 +48,9 @@ pub struct UpstreamSettings {
     pub ca_bundle: Option<PathBuf>,
     /// Given credentials; `None` for the standard AWS credential chain.
     pub credentials: Option<StaticCredentials>,
+    /// Server-side encryption asked of the store on every write whose
+    /// client names none.
+    pub sse: Option<s3seal::s3::SseDefault>,
 }
 
 /// The settings the server runs with (see [`PartialSettings::resolve`](super::PartialSettings::resolve)).

@@ -179,3 +179,40 @@ fn payloads_go_unsigned_over_loopback_http_only() {
     assert!(!unsigned("endpoint=\"https://127.0.0.1:9000\"\nsign_payload=false"));
     assert!(!unsigned("endpoint=\"aws\""));
 }
+
+#[test]
+fn upstream_sse_from_every_source() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let upstream = |extra: &str| {
+        PartialSettings::from_toml_str(&format!(
+            "keys=[\"kms:alias/a\", \"kms-discovery\"]\n[upstream]\nendpoint=\"http://127.0.0.1:9000\"\n{extra}\n[[clients]]\naccess_key=\"a\"\nsecret_key=\"b\""
+        ))
+        .unwrap()
+        .resolve()
+    };
+    let sse =
+        upstream("sse=\"aws:kms\"\nsse_kms_key_id=\"alias/s3\"\nsse_bucket_key=true").unwrap().upstream.unwrap().sse;
+    let sse = sse.unwrap();
+    assert_eq!(sse.algorithm, ServerSideEncryption::AwsKms);
+    assert_eq!(sse.kms_key_id.as_deref(), Some("alias/s3"));
+    assert_eq!(sse.bucket_key_enabled, Some(true));
+    assert_eq!(upstream("").unwrap().upstream.unwrap().sse, None);
+    assert!(upstream("sse=\"aes256\"").is_err(), "spelled as the header spells it");
+    assert!(upstream("sse=\"AES256\"\nsse_kms_key_id=\"k\"").is_err(), "a KMS key needs aws:kms");
+    assert!(upstream("sse_kms_key_id=\"k\"").is_err(), "a KMS key without sse");
+
+    let env = PartialSettings::from_env_with(|name| match name {
+        "S3SEAL_UPSTREAM" => Some("http://127.0.0.1:9000".into()),
+        "S3SEAL_UPSTREAM_SSE" => Some("AES256".into()),
+        "S3SEAL_KEYS" => Some("kms:alias/a;kms-discovery".into()),
+        "S3SEAL_CLIENT_CREDENTIALS" => Some("a:b".into()),
+        _ => None,
+    })
+    .unwrap();
+    let sse = env.resolve().unwrap().upstream.unwrap().sse.unwrap();
+    assert_eq!(sse.algorithm, ServerSideEncryption::Aes256);
+
+    let embedded = PartialSettings::from_env_with(|name| (name == "S3SEAL_UPSTREAM_SSE").then(|| "AES256".into()));
+    let e = embedded.unwrap().resolve().unwrap_err();
+    assert!(e.to_string().contains("embedded"), "{e}");
+}

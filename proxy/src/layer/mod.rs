@@ -96,6 +96,16 @@ forward::encrypting_s3! {
         PutObjectTagging: put_object_tagging(PutObjectTaggingInput => PutObjectTaggingOutput);
         DeleteObjectTagging: delete_object_tagging(DeleteObjectTaggingInput => DeleteObjectTaggingOutput);
         GetObjectAcl: get_object_acl(GetObjectAclInput => GetObjectAclOutput);
+        PutObjectAcl: put_object_acl(PutObjectAclInput => PutObjectAclOutput);
+        GetObjectRetention: get_object_retention(GetObjectRetentionInput => GetObjectRetentionOutput);
+        PutObjectRetention: put_object_retention(PutObjectRetentionInput => PutObjectRetentionOutput);
+        GetObjectLegalHold: get_object_legal_hold(GetObjectLegalHoldInput => GetObjectLegalHoldOutput);
+        PutObjectLegalHold: put_object_legal_hold(PutObjectLegalHoldInput => PutObjectLegalHoldOutput);
+        GetObjectLockConfiguration: get_object_lock_configuration(GetObjectLockConfigurationInput => GetObjectLockConfigurationOutput);
+        PutObjectLockConfiguration: put_object_lock_configuration(PutObjectLockConfigurationInput => PutObjectLockConfigurationOutput);
+        GetBucketEncryption: get_bucket_encryption(GetBucketEncryptionInput => GetBucketEncryptionOutput);
+        PutBucketEncryption: put_bucket_encryption(PutBucketEncryptionInput => PutBucketEncryptionOutput);
+        DeleteBucketEncryption: delete_bucket_encryption(DeleteBucketEncryptionInput => DeleteBucketEncryptionOutput);
         ListMultipartUploads: list_multipart_uploads(ListMultipartUploadsInput => ListMultipartUploadsOutput);
     }
 }

@@ -308,6 +308,7 @@ fn encrypting_client(s3: &aws_sdk_s3::Client, cache: &Arc<CachingCmm>, settings:
         commitment_policy: settings.commitment_policy,
         // The embedded upstream is plain http on 127.0.0.1.
         unsigned_upload_payloads: settings.upstream.as_ref().is_none_or(|u| u.unsigned_payloads),
+        server_side_encryption: settings.upstream.as_ref().and_then(|u| u.sse.clone()),
         ..s3seal::s3::Config::default()
     };
     s3seal::s3::Client::with_cmm(s3.clone(), cache.clone(), config)

@@ -28,6 +28,10 @@ pub(crate) struct Headers {
     pub content_disposition: Option<String>,
     pub content_encoding: Option<String>,
     pub content_language: Option<String>,
+    #[serde(default)]
+    pub expires: Option<s3s::dto::Timestamp>,
+    #[serde(default)]
+    pub website_redirect_location: Option<String>,
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -41,6 +45,8 @@ macro_rules! headers_of {
             content_disposition: $input.content_disposition,
             content_encoding: $input.content_encoding,
             content_language: $input.content_language,
+            expires: $input.expires,
+            website_redirect_location: $input.website_redirect_location,
             metadata: $input.metadata.unwrap_or_default().into_iter().collect(),
         }
     };
@@ -60,6 +66,9 @@ pub(crate) struct Meta {
     /// Random, new with every write: ties the tag file to this object.
     pub generation: String,
     pub headers: Headers,
+    /// The storage class, when not `STANDARD`.
+    #[serde(default)]
+    pub storage_class: Option<String>,
 }
 
 /// An I/O failure, as S3 reports it.

@@ -91,7 +91,10 @@ pub(crate) async fn list(
             size: i64::try_from(meta.size).ok(),
             e_tag: Some(ETag::Strong(meta.etag)),
             last_modified: Some(super::objects::timestamp(meta.modified_ms)),
-            storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+            storage_class: Some(meta.storage_class.map_or_else(
+                || ObjectStorageClass::from_static(ObjectStorageClass::STANDARD),
+                ObjectStorageClass::from,
+            )),
             ..Default::default()
         });
     }

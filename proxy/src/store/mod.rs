@@ -22,6 +22,11 @@
 //! `If-Unmodified-Since`, copies their `x-amz-copy-source-if-*`. Object
 //! tags are kept beside the object.
 //!
+//! **Object settings** ([`settings`]): tags and storage class given with a
+//! write are kept; ACLs other than `private`, Object Lock, server-side
+//! encryption and expected bucket owners are refused as S3 refuses them on
+//! a bucket without the feature, never dropped.
+//!
 //! **Listings** are sorted by the keys' UTF-8 bytes, as S3's, with
 //! prefix, delimiter, markers, continuation and `encoding-type=url`.
 //!
@@ -37,6 +42,7 @@ mod keys;
 mod listing;
 mod multipart;
 mod objects;
+mod settings;
 
 use std::path::Path;
 
@@ -88,6 +94,7 @@ async fn list_versions(disk: &Disk, input: ListObjectVersionsInput) -> S3Result<
             key: o.key.map(|k| shown(&k, enc)),
             last_modified: o.last_modified,
             size: o.size,
+            storage_class: o.storage_class.map(|c| ObjectVersionStorageClass::from(c.as_str().to_string())),
             version_id: Some("null".to_string()),
             ..Default::default()
         })

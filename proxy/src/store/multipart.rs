@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::conditions::WriteConditions;
 use super::disk::Disk;
 use super::file::{self, Headers, Meta, NewFile, headers_of, internal, now_ms};
-use super::objects::{commit, timestamp};
+use super::objects::{Commit, commit, timestamp};
+use super::settings::requested;
 
 const UPLOAD_FILE: &str = "upload.json";
 const PART_SUFFIX: &str = ".part";
@@ -26,6 +27,11 @@ struct Upload {
     key: String,
     headers: Headers,
     initiated_ms: i64,
+    /// The tags the object gets at completion.
+    #[serde(default)]
+    tags: Vec<(String, String)>,
+    #[serde(default)]
+    storage_class: Option<String>,
 }
 
 /// The directory of upload `id`: ids are 32 lower-case hex digits, made here.
@@ -53,12 +59,15 @@ async fn upload(disk: &Disk, id: &str, bucket: &str, key: &str) -> S3Result<(Pat
 
 pub(crate) async fn create(disk: &Disk, input: CreateMultipartUploadInput) -> S3Result<CreateMultipartUploadOutput> {
     disk.place(&input.bucket, &input.key).await?;
+    let kept = requested!(input).check()?;
     let id = file::random_hex(16)?;
     let u = Upload {
         bucket: input.bucket.clone(),
         key: input.key.clone(),
         headers: headers_of!(input),
         initiated_ms: now_ms(),
+        tags: kept.tags.unwrap_or_default(),
+        storage_class: kept.storage_class,
     };
     let json = serde_json::to_vec(&u).map_err(|e| internal("cannot describe an upload", e))?;
     let mut new = NewFile::create(&disk.tmp()).await?;
@@ -170,8 +179,9 @@ pub(crate) async fn complete(
         new.copy_from(&part_path(&dir, n)).await?;
     }
     let etag = format!("{}-{}", hex::encode(md5s.finalize()), requested.len());
-    let meta = Meta { etag, headers: u.headers, ..Default::default() };
-    let meta = commit(disk, &input.bucket, &input.key, &place, new, meta, &conditions).await?;
+    let meta = Meta { etag, headers: u.headers, storage_class: u.storage_class, ..Default::default() };
+    let to = Commit { bucket: &input.bucket, key: &input.key, place: &place, conditions: &conditions, tags: u.tags };
+    let meta = commit(disk, to, new, meta).await?;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     Ok(CompleteMultipartUploadOutput {
         bucket: Some(input.bucket),

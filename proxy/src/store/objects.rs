@@ -9,9 +9,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use super::conditions::{ReadConditions, WriteConditions};
 use super::disk::{Disk, Place};
 use super::file::{self, Meta, NewFile, headers_of, internal, now_ms, random_hex};
-
-/// S3's limit on tags per object.
-const MAX_TAGS: usize = 10;
+use super::settings::{requested, validate_tags};
 
 /// The last instant an S3 date can name (9999-12-31T23:59:59.999Z), in
 /// milliseconds since the epoch.
@@ -29,33 +27,44 @@ fn md5_of_base64(v: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(v).ok()
 }
 
-/// Commits `new` as the object at `place` if `conditions` hold for the
-/// current one, under the key's lock. The stored description.
-pub(crate) async fn commit(
-    disk: &Disk,
-    bucket: &str,
-    key: &str,
-    place: &Place,
-    mut new: NewFile,
-    mut meta: Meta,
-    conditions: &WriteConditions,
-) -> S3Result<Meta> {
+/// A new object: where it goes, under which conditions, with which tags.
+pub(crate) struct Commit<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub place: &'a Place,
+    pub conditions: &'a WriteConditions,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Commits `new` as the object at `to.place` if `to.conditions` hold for
+/// the current one, with its tags, under the key's lock. The stored
+/// description.
+pub(crate) async fn commit(disk: &Disk, to: Commit<'_>, mut new: NewFile, mut meta: Meta) -> S3Result<Meta> {
     meta.generation = random_hex(8)?;
     meta.modified_ms = now_ms();
     new.finish(&mut meta).await?;
-    // Only the check and the rename hold the lock.
-    let _guard = disk.lock(bucket, key).await;
-    if !conditions.is_empty() {
-        conditions.check(disk.current(place).await?.as_ref())?;
+    // The tags are written first (tied to the new generation), so the
+    // object is never seen without them.
+    let tags = if to.tags.is_empty() { None } else { Some(tag_file(&meta.generation, to.tags, disk).await?) };
+    // Only the check and the renames hold the lock.
+    let _guard = disk.lock(to.bucket, to.key).await;
+    if !to.conditions.is_empty() {
+        to.conditions.check(disk.current(to.place).await?.as_ref())?;
     }
-    new.commit(&place.object()).await?;
-    let _ = tokio::fs::remove_file(place.tags()).await;
+    new.commit(&to.place.object()).await?;
+    match tags {
+        Some(t) => t.commit(&to.place.tags()).await?,
+        None => {
+            let _ = tokio::fs::remove_file(to.place.tags()).await;
+        }
+    }
     Ok(meta)
 }
 
 pub(crate) async fn put(disk: &Disk, input: PutObjectInput) -> S3Result<PutObjectOutput> {
     let conditions = WriteConditions { if_match: input.if_match, if_none_match: input.if_none_match };
     conditions.validate()?;
+    let kept = requested!(input).check()?;
     let place = disk.place(&input.bucket, &input.key).await?;
     let mut new = NewFile::create(&disk.tmp()).await?;
     new.write_body(input.body).await?;
@@ -70,8 +79,15 @@ pub(crate) async fn put(disk: &Disk, input: PutObjectInput) -> S3Result<PutObjec
         return Err(s3_error!(BadDigest));
     }
     let headers = headers_of!(input);
-    let meta = Meta { etag: hex::encode(new.md5()), headers, ..Default::default() };
-    let meta = commit(disk, &input.bucket, &input.key, &place, new, meta, &conditions).await?;
+    let meta = Meta { etag: hex::encode(new.md5()), headers, storage_class: kept.storage_class, ..Default::default() };
+    let to = Commit {
+        bucket: &input.bucket,
+        key: &input.key,
+        place: &place,
+        conditions: &conditions,
+        tags: kept.tags.unwrap_or_default(),
+    };
+    let meta = commit(disk, to, new, meta).await?;
     Ok(PutObjectOutput { e_tag: Some(ETag::Strong(meta.etag)), ..Default::default() })
 }
 
@@ -119,6 +135,9 @@ macro_rules! described {
             content_disposition: meta.headers.content_disposition,
             content_encoding: meta.headers.content_encoding,
             content_language: meta.headers.content_language,
+            expires: meta.headers.expires,
+            website_redirect_location: meta.headers.website_redirect_location,
+            storage_class: meta.storage_class.map(StorageClass::from),
             metadata: Some(meta.headers.metadata.into_iter().collect()),
             ..Default::default()
         }
@@ -193,17 +212,18 @@ pub(crate) async fn copy(disk: &Disk, input: CopyObjectInput) -> S3Result<CopyOb
         if_unmodified_since: input.copy_source_if_unmodified_since,
     };
     conditions.check(&src_meta, true)?;
+    let kept = requested!(input).check()?;
     let place = disk.place(&input.bucket, &input.key).await?;
     let mut new = NewFile::create(&disk.tmp()).await?;
     new.copy_body(src_file, src_meta.size).await?;
     let headers = if replace { headers_of!(input) } else { src_meta.headers.clone() };
-    let meta = Meta { etag: hex::encode(new.md5()), headers, ..Default::default() };
+    // The storage class is the request's, not the source's (as in S3).
+    let meta = Meta { etag: hex::encode(new.md5()), headers, storage_class: kept.storage_class, ..Default::default() };
     let copy_tags = input.tagging_directive.as_ref().is_none_or(|d| d.as_str() != TaggingDirective::REPLACE);
-    let tags = if copy_tags { read_tags(&src_place, &src_meta).await? } else { Vec::new() };
-    let meta = commit(disk, &input.bucket, &input.key, &place, new, meta, &WriteConditions::default()).await?;
-    if !tags.is_empty() {
-        write_tags(disk, &input.bucket, &input.key, &place, tags).await?;
-    }
+    let tags = if copy_tags { read_tags(&src_place, &src_meta).await? } else { kept.tags.unwrap_or_default() };
+    let conditions = WriteConditions::default();
+    let to = Commit { bucket: &input.bucket, key: &input.key, place: &place, conditions: &conditions, tags };
+    let meta = commit(disk, to, new, meta).await?;
     Ok(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(ETag::Strong(meta.etag)),
@@ -284,38 +304,26 @@ async fn read_tags(place: &Place, meta: &Meta) -> S3Result<Vec<(String, String)>
     Ok(if stored.generation == meta.generation { stored.tags } else { Vec::new() })
 }
 
+/// A written, not yet committed tag file for the object `generation`.
+async fn tag_file(generation: &str, tags: Vec<(String, String)>, disk: &Disk) -> S3Result<NewFile> {
+    let json = serde_json::to_vec(&TagFile { generation: generation.to_string(), tags })
+        .map_err(|e| internal("cannot write tags", e))?;
+    let mut new = NewFile::create(&disk.tmp()).await?;
+    new.write(&json).await?;
+    Ok(new)
+}
+
 /// Writes the tags of the current object at `place` (under the key's lock).
 async fn write_tags(disk: &Disk, bucket: &str, key: &str, place: &Place, tags: Vec<(String, String)>) -> S3Result<()> {
     let _guard = disk.lock(bucket, key).await;
     let meta = disk.current(place).await?.ok_or_else(|| s3_error!(NoSuchKey))?;
-    let json = serde_json::to_vec(&TagFile { generation: meta.generation, tags })
-        .map_err(|e| internal("cannot write tags", e))?;
-    let mut new = NewFile::create(&disk.tmp()).await?;
-    new.write(&json).await?;
-    new.commit(&place.tags()).await
-}
-
-fn validate_tags(set: TagSet) -> S3Result<Vec<(String, String)>> {
-    if set.len() > MAX_TAGS {
-        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than {MAX_TAGS}"));
-    }
-    let mut tags: Vec<(String, String)> = Vec::with_capacity(set.len());
-    for t in set {
-        let (k, v) = (t.key.unwrap_or_default(), t.value.unwrap_or_default());
-        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-            return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is invalid"));
-        }
-        if tags.iter().any(|(existing, _)| *existing == k) {
-            return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
-        }
-        tags.push((k, v));
-    }
-    Ok(tags)
+    tag_file(&meta.generation, tags, disk).await?.commit(&place.tags()).await
 }
 
 pub(crate) async fn put_tagging(disk: &Disk, input: PutObjectTaggingInput) -> S3Result<PutObjectTaggingOutput> {
     no_versions(input.version_id.as_deref())?;
-    let tags = validate_tags(input.tagging.tag_set)?;
+    let pairs = input.tagging.tag_set.into_iter().map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()));
+    let tags = validate_tags(pairs.collect())?;
     let place = disk.place(&input.bucket, &input.key).await?;
     write_tags(disk, &input.bucket, &input.key, &place, tags).await?;
     Ok(PutObjectTaggingOutput::default())
@@ -354,16 +362,5 @@ mod tests {
         }
         let t: aws_sdk_s3::primitives::DateTime = s3s_aws::conv::try_into_aws(timestamp(1_500)).unwrap();
         assert_eq!(t.to_millis().unwrap(), 1_500);
-    }
-
-    #[test]
-    fn tags_as_s3_takes_them() {
-        let tag = |k: &str, v: &str| Tag { key: Some(k.into()), value: Some(v.into()) };
-        assert!(validate_tags(vec![tag("a", "1"), tag("b", "")]).is_ok());
-        assert!(validate_tags(vec![tag("a", "1"), tag("a", "2")]).is_err());
-        assert!(validate_tags(vec![tag("", "1")]).is_err());
-        assert!(validate_tags(vec![tag(&"k".repeat(129), "1")]).is_err());
-        assert!(validate_tags(vec![tag("k", &"v".repeat(257))]).is_err());
-        assert!(validate_tags((0..11).map(|i| tag(&i.to_string(), "")).collect()).is_err());
     }
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::object::plaintext_len;
 use crate::s3::head::{Conditions, HeadObjectOutput};
 use crate::s3::request::{check_copy, target, with_object_headers};
+use crate::s3::sse::with_sse_default;
 use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, SIDECAR_PREFIX, check_metadata_size, s3_error};
 use crate::s3ec::metadata::{INSTRUCTION_SUFFIX, is_s3ec_key};
@@ -124,7 +125,8 @@ impl CopyObject {
         let headers = self.replace.clone().unwrap_or_else(|| head.headers.clone());
         let mut metadata = headers.metadata.clone();
         self.client.attach_envelope(&self.bucket, &mut metadata, &new_envelope).await?;
-        let out = with_object_headers!(self.copy_request(&head), &headers)
+        let request = with_object_headers!(self.copy_request(&head), &headers);
+        let out = with_sse_default!(request, &sh.config.server_side_encryption)
             .metadata_directive(MetadataDirective::Replace)
             .set_metadata(Some(metadata))
             .send_with(&sh.s3)
@@ -221,8 +223,7 @@ impl CopyObject {
                 self.source_bucket,
                 url_encode_key(&format!("{}{INSTRUCTION_SUFFIX}", self.source_key))
             );
-            sh.s3
-                .copy_object()
+            with_sse_default!(sh.s3.copy_object(), &sh.config.server_side_encryption)
                 .bucket(&self.bucket)
                 .key(format!("{}{INSTRUCTION_SUFFIX}", self.key))
                 .copy_source(source)
@@ -230,6 +231,7 @@ impl CopyObject {
                 .await
                 .map_err(|e| s3_error("CopyObject", e))?;
         }
+        let request = with_sse_default!(request, &sh.config.server_side_encryption);
         let out = request.send_with(&sh.s3).await.map_err(|e| s3_error("CopyObject", e))?;
         let r = out.copy_object_result;
         Ok(CopyObjectOutput { e_tag: r.and_then(|r| r.e_tag), version_id: out.version_id })

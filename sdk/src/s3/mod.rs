@@ -79,6 +79,7 @@ mod put;
 mod request;
 mod s3ec;
 mod sidecar;
+mod sse;
 mod write;
 
 pub use body::{Body, ObjectBody};
@@ -90,6 +91,7 @@ pub use multipart::{
 };
 pub use put::PutObject;
 pub use sidecar::{SIDECAR_PREFIX, SIDECAR_REF_KEY};
+pub use sse::SseDefault;
 pub use write::{ObjectHeaders, PutObjectOutput};
 
 /// S3's limit on user-defined metadata: keys and values, in bytes.
@@ -142,6 +144,11 @@ pub struct Config {
     /// unsigned chunks with a CRC32 trailer; leave this off there (it would
     /// drop the trailer). Default: off.
     pub unsigned_upload_payloads: bool,
+    /// Server-side encryption asked of the store on every write that names
+    /// none of its own (defense in depth, and buckets whose policy requires
+    /// `x-amz-server-side-encryption`). Default: none (the bucket's own
+    /// default applies).
+    pub server_side_encryption: Option<SseDefault>,
 }
 
 /// The format [`Client`] writes new objects in.
@@ -173,6 +180,7 @@ impl Default for Config {
             s3ec_instruction_files: true,
             s3ec_unauthenticated_ranges: false,
             unsigned_upload_payloads: false,
+            server_side_encryption: None,
         }
     }
 }

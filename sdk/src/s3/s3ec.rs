@@ -15,6 +15,7 @@ use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::s3::body::{Body, channel_body};
 use crate::s3::request::{complete_from_put, create_from_put};
+use crate::s3::sse::with_sse_default;
 use crate::s3::write::{MIN_PART, read_part};
 use crate::s3::write::{PutObjectOutput, send_put};
 use crate::s3::{Client, check_metadata_size, s3_error};
@@ -188,7 +189,7 @@ async fn put_parts(
     let sh = &client.shared;
     let (bucket, key) =
         (request.get_bucket().clone().unwrap_or_default(), request.get_key().clone().unwrap_or_default());
-    let created = create_from_put(request)
+    let created = with_sse_default!(create_from_put(request), &sh.config.server_side_encryption)
         .set_metadata(Some(meta))
         .send_with(&sh.s3)
         .await

@@ -18,6 +18,7 @@ use tokio::io::AsyncReadExt;
 use crate::error::{Error, Result};
 use crate::object::Envelope;
 use crate::object::envelope::METADATA_KEY;
+use crate::s3::sse::with_sse_default;
 use crate::s3::{Client, MAX_USER_METADATA, check_metadata_size, s3_error};
 
 /// User-metadata key of the pointer to a sidecar envelope.
@@ -60,9 +61,7 @@ impl Client {
         metadata.insert(SIDECAR_REF_KEY.to_string(), pointer.clone());
         check_metadata_size(metadata)?;
         let key = sidecar_key(&pointer)?;
-        self.shared
-            .s3
-            .put_object()
+        with_sse_default!(self.shared.s3.put_object(), &self.shared.config.server_side_encryption)
             .bucket(bucket)
             .key(&key)
             .content_type("application/octet-stream")

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 
 use aws_sdk_s3::operation::put_object::builders::PutObjectInputBuilder;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumAlgorithm;
 use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, Result};
+use crate::s3::sse::with_sse_default;
 use crate::s3::{Client, s3_error};
 
 /// S3's smallest part other than the last.
@@ -55,6 +57,8 @@ pub(crate) async fn send_put(
     plaintext: u64,
     stored: u64,
 ) -> Result<PutObjectOutput> {
+    let request = with_sse_default!(request, &client.shared.config.server_side_encryption);
+    let request = with_lock_checksum(request);
     let out = request
         .content_length(i64::try_from(stored).map_err(|_| Error::InvalidParameter("object too large".into()))?)
         .set_metadata(Some(metadata))
@@ -68,6 +72,20 @@ pub(crate) async fn send_put(
         plaintext_length: plaintext,
         ciphertext_length: stored,
     })
+}
+
+/// A PutObject with Object Lock settings carries a checksum, as S3
+/// requires (`Content-MD5` or `x-amz-sdk-checksum-algorithm`): CRC32 over
+/// the ciphertext, unless the request names its own algorithm.
+fn with_lock_checksum(request: PutObjectInputBuilder) -> PutObjectInputBuilder {
+    let locked = request.get_object_lock_mode().is_some()
+        || request.get_object_lock_retain_until_date().is_some()
+        || request.get_object_lock_legal_hold_status().is_some();
+    if locked && request.get_checksum_algorithm().is_none() {
+        request.checksum_algorithm(ChecksumAlgorithm::Crc32)
+    } else {
+        request
+    }
 }
 
 /// Reads up to `size` bytes (fewer only at the end of the stream).

@@ -15,6 +15,7 @@ use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART};
 use crate::object::{Envelope, PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
 use crate::s3::request::{check_complete, check_create, target, with_object_headers};
+use crate::s3::sse::with_sse_default;
 use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, s3_error};
 
@@ -144,7 +145,7 @@ impl CreateMultipartUpload {
         let request = with_object_headers!(self.request, &self.headers).bucket(&bucket).key(&key);
         let mut metadata = request.get_metadata().clone().unwrap_or_default();
         self.client.attach_envelope(&bucket, &mut metadata, &sealed.envelope).await?;
-        let out = request
+        let out = with_sse_default!(request, &sh.config.server_side_encryption)
             .set_metadata(Some(metadata))
             .send_with(&sh.s3)
             .await
