@@ -43,3 +43,19 @@ pub fn s3_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_
 pub fn moto_s3_client(server: &MotoServer) -> aws_sdk_s3::Client {
     s3_client(&server.endpoint(), MOTO_ACCESS_KEY, MOTO_SECRET_KEY)
 }
+
+/// The HTTP status of an SDK call's outcome: `200` for any success, the
+/// response's status for a failure (`0` if none arrived).
+pub fn status<T, E>(r: &Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>) -> u16 {
+    match r {
+        Ok(_) => 200,
+        Err(e) => e.raw_response().map_or(0, |r| r.status().as_u16()),
+    }
+}
+
+/// The S3 error code of an SDK call's failure (`None` on success).
+pub fn error_code<T, E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    r: &Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+) -> Option<String> {
+    r.as_ref().err().and_then(|e| e.as_service_error()).and_then(|e| e.code()).map(str::to_string)
+}

@@ -14,10 +14,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use s3seal_tests::clients::{ProxyOptions, ProxyProcess, Upstream};
+use s3seal_tests::s3client::status;
 
 /// Which target a client talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +58,6 @@ fn embedded_conforms(label: &str, s3: u16, got: u16) -> bool {
 /// show there.
 fn lists_etags(kind: Kind) -> bool {
     kind != Kind::Embedded
-}
-
-/// The status of an SDK result (`200` for any success).
-fn status<T, E>(r: &Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>) -> u16 {
-    match r {
-        Ok(_) => 200,
-        Err(e) => e.raw_response().map_or(0, |r| r.status().as_u16()),
-    }
 }
 
 const WRONG: &str = "\"0123456789abcdef0123456789abcdef\"";

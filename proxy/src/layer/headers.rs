@@ -87,6 +87,37 @@ pub(super) fn timestamp_out(t: Option<aws_sdk_s3::primitives::DateTime>) -> S3Re
     t.map(s3s_aws::conv::try_from_aws).transpose()
 }
 
+/// One field of the store's answer in its `s3s` form.
+pub(super) fn field_out<T: s3s_aws::conv::AwsConversion>(x: T::Target) -> S3Result<T>
+where
+    T::Error: std::fmt::Display,
+{
+    T::try_from_aws(x).map_err(|e| s3s::s3_error!(InternalError, "the store's answer: {e}"))
+}
+
+/// Sets the store's settings of an object (storage class, SSE, Object
+/// Lock, ...) on a HEAD or GET output, as the store reported them.
+macro_rules! with_stored_settings {
+    ($output:expr, $settings:expr) => {{
+        let s: s3seal::s3::StoredSettings = $settings;
+        let mut o = $output;
+        o.storage_class = super::headers::field_out(s.storage_class)?;
+        o.server_side_encryption = super::headers::field_out(s.server_side_encryption)?;
+        o.ssekms_key_id = s.ssekms_key_id;
+        o.bucket_key_enabled = s.bucket_key_enabled;
+        o.object_lock_mode = super::headers::field_out(s.object_lock_mode)?;
+        o.object_lock_retain_until_date = super::headers::field_out(s.object_lock_retain_until_date)?;
+        o.object_lock_legal_hold_status = super::headers::field_out(s.object_lock_legal_hold_status)?;
+        o.website_redirect_location = s.website_redirect_location;
+        o.expires =
+            s.expires.as_deref().and_then(|e| s3s::dto::Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, e).ok());
+        o.replication_status = super::headers::field_out(s.replication_status)?;
+        o.restore = s.restore;
+        o
+    }};
+}
+pub(super) use with_stored_settings;
+
 #[cfg(test)]
 mod tests {
     use super::*;

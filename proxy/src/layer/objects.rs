@@ -11,7 +11,7 @@ use s3seal::s3::Body;
 
 use super::errors::map_err;
 use super::etag::{etag_in, etag_out, stored_condition, written_version};
-use super::headers::{GivesObjectHeaders, byte_range, conditions, timestamp_out};
+use super::headers::{GivesObjectHeaders, byte_range, conditions, timestamp_out, with_stored_settings};
 use super::passthrough::{copy_request, put_request};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::response_body::plaintext_blob;
@@ -87,6 +87,7 @@ pub(super) async fn get_object(
         get = get.byte_range(byte_range(r));
     }
     let out = get.send().await.map_err(map_err)?;
+    let settings = out.settings.clone();
     let output = GetObjectOutput {
         content_length: i64::try_from(out.content_length).ok(),
         content_range: out.content_range.clone(),
@@ -103,6 +104,7 @@ pub(super) async fn get_object(
         body: Some(plaintext_blob(out.body, s3.metrics.clone())),
         ..Default::default()
     };
+    let output = with_stored_settings!(output, settings);
     let mut resp = S3Response::new(output);
     if ranged {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
@@ -151,7 +153,7 @@ pub(super) async fn head_object(
         version_id: out.version_id,
         ..Default::default()
     };
-    Ok(S3Response::new(output))
+    Ok(S3Response::new(with_stored_settings!(output, out.settings)))
 }
 
 pub(super) async fn copy_object(
@@ -160,18 +162,20 @@ pub(super) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let mut input = req.input;
     let request = copy_request(&mut input, &req.headers)?;
-    let (src_bucket, src_key) = match &input.copy_source {
-        CopySource::Bucket { bucket, key, version_id: None } => (bucket.to_string(), key.to_string()),
-        CopySource::Bucket { .. } => {
-            return Err(s3_error!(NotImplemented, "copying a specific version is not supported through s3seal"));
+    let (src_bucket, src_key, src_version) = match &input.copy_source {
+        CopySource::Bucket { bucket, key, version_id } => {
+            (bucket.to_string(), key.to_string(), version_id.as_deref().map(str::to_string))
         }
         _ => return Err(s3_error!(NotImplemented, "access point copy sources are not supported through s3seal")),
     };
     let mut copy =
         s3.client.copy_object().source(&src_bucket, &src_key).bucket(&input.bucket).key(&input.key).request(request);
+    if let Some(v) = &src_version {
+        copy = copy.source_version_id(v);
+    }
     if input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE) {
         copy = copy.replace_headers(input.take_object_headers());
-    } else if src_bucket == input.bucket && src_key == input.key {
+    } else if src_bucket == input.bucket && src_key == input.key && src_version.is_none() {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."

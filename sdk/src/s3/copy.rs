@@ -25,6 +25,7 @@ pub struct CopyObject {
     client: Client,
     source_bucket: String,
     source_key: String,
+    source_version: Option<String>,
     bucket: String,
     key: String,
     context: EncryptionContext,
@@ -47,6 +48,7 @@ impl CopyObject {
             client,
             source_bucket: String::new(),
             source_key: String::new(),
+            source_version: None,
             bucket: String::new(),
             key: String::new(),
             context: EncryptionContext::new(),
@@ -79,6 +81,14 @@ impl CopyObject {
     pub fn source(mut self, bucket: impl Into<String>, key: impl Into<String>) -> Self {
         self.source_bucket = bucket.into();
         self.source_key = key.into();
+        self
+    }
+
+    /// A version of the source (`x-amz-copy-source: …?versionId=`); by
+    /// default its current version. Copying an older version over the
+    /// current one restores it.
+    pub fn source_version_id(mut self, version_id: impl Into<String>) -> Self {
+        self.source_version = Some(version_id.into());
         self
     }
 
@@ -147,7 +157,11 @@ impl CopyObject {
             if_modified_since: *t.get_copy_source_if_modified_since(),
             if_unmodified_since: *t.get_copy_source_if_unmodified_since(),
         };
-        let head = self.client.head_object().bucket(&self.source_bucket).key(&self.source_key).conditions(conditions);
+        let mut head =
+            self.client.head_object().bucket(&self.source_bucket).key(&self.source_key).conditions(conditions);
+        if let Some(v) = &self.source_version {
+            head = head.version_id(v);
+        }
         head.send().await.map_err(|e| match e {
             Error::S3 { operation, status: Some(304), .. } => Error::S3 {
                 operation,
@@ -166,11 +180,22 @@ impl CopyObject {
             .clone()
             .bucket(&self.bucket)
             .key(&self.key)
-            .copy_source(format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key)))
+            .copy_source(self.copy_source())
             .set_copy_source_if_match(head.e_tag.clone())
             .set_copy_source_if_none_match(None)
             .set_copy_source_if_modified_since(None)
             .set_copy_source_if_unmodified_since(None)
+    }
+}
+
+impl CopyObject {
+    /// `x-amz-copy-source`: `bucket/key` (URL-encoded), with the version.
+    fn copy_source(&self) -> String {
+        let source = format!("{}/{}", self.source_bucket, url_encode_key(&self.source_key));
+        match &self.source_version {
+            Some(v) => format!("{source}?versionId={}", url_encode_key(v)),
+            None => source,
+        }
     }
 }
 
@@ -201,6 +226,7 @@ impl CopyObject {
                 .head_object()
                 .bucket(&self.source_bucket)
                 .key(&self.source_key)
+                .set_version_id(self.source_version.clone())
                 .set_if_match(head.e_tag.clone())
                 .send()
                 .await

@@ -11,6 +11,7 @@ use crate::object::{
 };
 use crate::s3::body::ObjectBody;
 use crate::s3::head::{Conditions, HeadObject, HeadObjectOutput};
+use crate::s3::settings::{StoredSettings, stored_settings};
 use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, s3_error};
 use crate::s3ec::content;
@@ -52,6 +53,8 @@ pub struct GetObjectOutput {
     pub envelope: Option<Envelope>,
     /// The content metadata, for Amazon S3 Encryption Client objects.
     pub s3ec: Option<ContentMetadata>,
+    /// The store's settings of the object (storage class, SSE, Object Lock, ...).
+    pub settings: StoredSettings,
 }
 
 impl GetObject {
@@ -142,6 +145,7 @@ impl GetObject {
             object_size: stored,
             e_tag: resp.e_tag.clone(),
             last_modified: resp.last_modified,
+            settings: stored_settings!(resp),
             headers: headers!(resp, metadata),
             version_id: resp.version_id.clone(),
             envelope: None,
@@ -244,6 +248,7 @@ impl GetObject {
             e_tag: head.e_tag,
             last_modified: head.last_modified,
             headers: head.headers,
+            settings: head.settings,
             version_id: head.version_id,
             envelope: Some(envelope),
             s3ec: None,
@@ -286,6 +291,7 @@ impl GetObject {
             e_tag: head.e_tag,
             last_modified: head.last_modified,
             headers: head.headers,
+            settings: head.settings,
             version_id: head.version_id,
             envelope: None,
             s3ec: Some(meta),
@@ -309,6 +315,7 @@ impl GetObject {
             e_tag: head.e_tag,
             last_modified: head.last_modified,
             headers: head.headers,
+            settings: head.settings,
             version_id: head.version_id,
             envelope: None,
             s3ec: None,

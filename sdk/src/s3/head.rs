@@ -6,6 +6,7 @@ use aws_sdk_s3::primitives::DateTime;
 use crate::crypto::gcm_stream::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::object::{Envelope, plaintext_len};
+use crate::s3::settings::{StoredSettings, stored_settings};
 use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, s3_error};
 use crate::s3ec::metadata::{ContentMetadata, is_s3ec_key};
@@ -53,6 +54,8 @@ pub struct HeadObjectOutput {
     pub envelope: Option<Envelope>,
     /// The content metadata, for Amazon S3 Encryption Client objects.
     pub s3ec: Option<ContentMetadata>,
+    /// The store's settings of the object (storage class, SSE, Object Lock, ...).
+    pub settings: StoredSettings,
 }
 
 impl HeadObject {
@@ -128,6 +131,7 @@ impl HeadObject {
             stored_length: stored,
             e_tag: resp.e_tag,
             last_modified: resp.last_modified,
+            settings: stored_settings!(resp),
             headers: headers!(resp, metadata),
             version_id: resp.version_id,
             envelope,

@@ -78,6 +78,7 @@ mod multipart;
 mod put;
 mod request;
 mod s3ec;
+mod settings;
 mod sidecar;
 mod sse;
 mod write;
@@ -90,6 +91,7 @@ pub use multipart::{
     CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput,
 };
 pub use put::PutObject;
+pub use settings::StoredSettings;
 pub use sidecar::{SIDECAR_PREFIX, SIDECAR_REF_KEY};
 pub use sse::SseDefault;
 pub use write::{ObjectHeaders, PutObjectOutput};

@@ -82,6 +82,8 @@ pub struct ProxyOptions {
     pub name: String,
     /// Extra top-level settings (TOML lines) for the config file.
     pub extra_config: String,
+    /// Extra settings of the `[upstream]` table (TOML lines).
+    pub upstream_config: String,
     /// Runs the proxy under `prlimit` with this open-file limit (soft and
     /// hard).
     pub open_files: Option<u64>,
@@ -139,7 +141,8 @@ impl ProxyProcess {
             let (ak, sk) = upstream.credentials();
             let endpoint = options.upstream_endpoint.clone().unwrap_or_else(|| upstream.endpoint());
             toml += &format!(
-                "[upstream]\nendpoint = {endpoint:?}\nregion = {REGION:?}\npath_style = true\naccess_key = {ak:?}\nsecret_key = {sk:?}\n"
+                "[upstream]\nendpoint = {endpoint:?}\nregion = {REGION:?}\npath_style = true\naccess_key = {ak:?}\nsecret_key = {sk:?}\n{}\n",
+                options.upstream_config
             );
         }
         toml += &format!("[[clients]]\naccess_key = {CLIENT_ACCESS_KEY:?}\nsecret_key = {CLIENT_SECRET_KEY:?}\n");
