@@ -366,4 +366,71 @@ async fn a_store_that_requires_encryption() {
     assert_eq!(status(&copy), 403, "{copy:?}");
     let own = co.put_object().bucket("enforced").key("g").server_side_encryption(ServerSideEncryption::Aes256);
     own.body(ByteStream::from_static(b"own")).send().await.expect("a client's own SSE header is forwarded");
+
+    // x-amz-expected-bucket-owner reaches the store on reads (GET whole
+    // and ranged, HEAD): the right account reads, another gets the store's 403.
+    let owner = s3seal_tests::require_sse::OWNER;
+    let get = |o: &str| co.get_object().bucket("enforced").key("a").expected_bucket_owner(o).send();
+    assert_eq!(status(&get(owner).await), 200);
+    assert_eq!(status(&get("999999999999").await), 403);
+    let ranged = co.get_object().bucket("enforced").key("a").range("bytes=1-2").expected_bucket_owner("999999999999");
+    assert_eq!(status(&ranged.send().await), 403);
+    let head = |o: &str| co.head_object().bucket("enforced").key("a").expected_bucket_owner(o).send();
+    assert_eq!(status(&head(owner).await), 200);
+    assert_eq!(status(&head("999999999999").await), 403);
+}
+
+/// What the proxy cannot verify is refused, naming it: checksums other
+/// than CRC32, CRC32C, CRC64NVME, SHA-1 and SHA-256, whole-object checksums
+/// of a multipart upload; `x-amz-mp-object-size` is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unverifiable_checksums_are_refused_and_sizes_checked() {
+    let dir = temp("settings-checksums-");
+    let proxy = ProxyProcess::start_embedded(dir.path(), &ProxyOptions::default()).expect("embedded proxy");
+    let c = proxy.sdk_client();
+    let b = "checksums";
+    c.create_bucket().bucket(b).send().await.expect("CreateBucket");
+    let put = c.put_object().bucket(b).key("x").body(ByteStream::from_static(b"data"));
+    let r = put
+        .customize()
+        .mutate_request(|r| {
+            r.headers_mut().insert("x-amz-checksum-sha512", "AAAA");
+        })
+        .send()
+        .await;
+    assert_eq!((status(&r), error_code(&r).as_deref()), (501, Some("NotImplemented")), "{r:?}");
+    assert!(format!("{r:?}").contains("x-amz-checksum-sha512"), "names it: {r:?}");
+    assert!(c.head_object().bucket(b).key("x").send().await.is_err(), "nothing stored");
+
+    let full =
+        c.create_multipart_upload().bucket(b).key("m").checksum_type(aws_sdk_s3::types::ChecksumType::FullObject);
+    let r = full.send().await;
+    assert_eq!(status(&r), 501, "{r:?}");
+
+    let complete = |size: Option<i64>, crc: Option<&'static str>| {
+        let c = c.clone();
+        async move {
+            let up = c.create_multipart_upload().bucket(b).key("m").send().await.expect("CreateMultipartUpload");
+            let id = up.upload_id().expect("upload id").to_string();
+            let part = c.upload_part().bucket(b).key("m").upload_id(&id).part_number(1);
+            let part = part.body(ByteStream::from_static(b"12345")).send().await.expect("UploadPart");
+            let parts = vec![CompletedPart::builder().part_number(1).set_e_tag(part.e_tag).build()];
+            c.complete_multipart_upload()
+                .bucket(b)
+                .key("m")
+                .upload_id(&id)
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .set_mpu_object_size(size)
+                .set_checksum_crc32(crc.map(str::to_string))
+                .send()
+                .await
+        }
+    };
+    let r = complete(Some(6), None).await;
+    assert_eq!((status(&r), error_code(&r).as_deref()), (400, Some("InvalidRequest")), "{r:?}");
+    let r = complete(None, Some("AAAAAA==")).await;
+    assert_eq!(status(&r), 501, "{r:?}");
+    assert!(c.head_object().bucket(b).key("m").send().await.is_err(), "nothing completed");
+    complete(Some(5), None).await.expect("the right size completes");
+    assert_eq!(body_of(&c, b, "m", None).await, b"12345");
 }

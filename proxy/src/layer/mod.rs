@@ -35,6 +35,7 @@
 //! the upstream upload id and the object's envelope, so any proxy instance
 //! can take any part, and a restart loses nothing.
 
+mod checksums;
 mod errors;
 mod etag;
 mod forward;

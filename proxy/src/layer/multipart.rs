@@ -59,6 +59,7 @@ pub(super) async fn upload_part(
         .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
     let len = body_length(input.content_length, &headers)?
         .ok_or_else(|| s3_error!(MissingContentLength, "UploadPart needs the part's length"))?;
+    super::checksums::refuse_unverifiable(&headers)?;
     let expected = Expected::from_request(&headers, &input)?;
     let (reader, outcome) = VerifyingReader::new(input.body, Some(len), expected, trailing_headers);
     let result = up.upload_part(part, Body::from_reader(reader), len).await;
@@ -73,7 +74,7 @@ pub(super) async fn complete_multipart_upload(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let mut input = req.input;
-    let request = complete_request(&mut input)?;
+    let (request, expected_size) = complete_request(&mut input)?;
     let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let requested = requested_parts(input.multipart_upload.take())?;
     let stored = up.stored_parts().await.map_err(map_err)?;
@@ -94,6 +95,13 @@ pub(super) async fn complete_multipart_upload(
             _ => s.e_tag.clone(),
         };
         parts.push(SealedPart { part_number: *n, e_tag, plaintext_length: s.plaintext_length });
+    }
+    let size: u64 = parts.iter().map(|p| p.plaintext_length).sum();
+    if expected_size.is_some_and(|want| want != size) {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The provided x-amz-mp-object-size does not match the object's size ({size} bytes)"
+        ));
     }
     let out = up.complete_with(parts, request).await.map_err(|e| match e {
         Error::InvalidParameter(m) => s3_error!(InvalidPart, "{m}"),

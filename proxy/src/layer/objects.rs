@@ -24,6 +24,7 @@ pub(super) async fn put_object(
     let S3Request { mut input, headers, trailing_headers, .. } = req;
     let early_answer_to_expect_continue = input.content_length == Some(0)
         && headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    super::checksums::refuse_unverifiable(&headers)?;
     let expected = Expected::from_request(&headers, &input)?;
     let request = put_request(&mut input)?;
     let len = body_length(input.content_length, &headers)?;
@@ -78,7 +79,8 @@ pub(super) async fn get_object(
     }
     let conditions =
         conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since)?;
-    let mut get = s3.client.get_object().bucket(&input.bucket).key(&input.key).conditions(conditions);
+    let account = read_account(input.expected_bucket_owner, input.request_payer)?;
+    let mut get = s3.client.get_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
     if let Some(v) = input.version_id {
         get = get.version_id(v);
     }
@@ -122,7 +124,9 @@ pub(super) async fn head_object(
     }
     let conditions =
         conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since)?;
-    let mut head = s3.client.head_object().bucket(&input.bucket).key(&input.key).conditions(conditions);
+    let account = read_account(input.expected_bucket_owner, input.request_payer)?;
+    let mut head =
+        s3.client.head_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
     if let Some(v) = input.version_id {
         head = head.version_id(v);
     }
@@ -145,11 +149,11 @@ pub(super) async fn head_object(
         e_tag: etag_out(out.e_tag.as_deref()),
         last_modified: timestamp_out(out.last_modified)?,
         metadata: Some(out.headers.metadata.into_iter().collect()),
-        content_type: out.headers.content_type,
-        cache_control: out.headers.cache_control,
-        content_disposition: out.headers.content_disposition,
-        content_encoding: out.headers.content_encoding,
-        content_language: out.headers.content_language,
+        content_type: input.response_content_type.or(out.headers.content_type),
+        cache_control: input.response_cache_control.or(out.headers.cache_control),
+        content_disposition: input.response_content_disposition.or(out.headers.content_disposition),
+        content_encoding: input.response_content_encoding.or(out.headers.content_encoding),
+        content_language: input.response_content_language.or(out.headers.content_language),
         version_id: out.version_id,
         ..Default::default()
     };
@@ -188,6 +192,18 @@ pub(super) async fn copy_object(
         ..Default::default()
     };
     Ok(S3Response::new(output))
+}
+
+/// Who reads, as the SDK's client sends it with every request of a read.
+fn read_account(
+    expected_bucket_owner: Option<String>,
+    request_payer: Option<RequestPayer>,
+) -> S3Result<s3seal::s3::ReadAccount> {
+    let request_payer = request_payer
+        .map(s3s_aws::conv::try_into_aws)
+        .transpose()
+        .map_err(|e| s3_error!(InvalidArgument, "x-amz-request-payer: {e}"))?;
+    Ok(s3seal::s3::ReadAccount { expected_bucket_owner, request_payer })
 }
 
 pub(super) async fn delete_object(

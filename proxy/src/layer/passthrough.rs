@@ -92,23 +92,56 @@ pub(super) fn put_request(input: &mut PutObjectInput) -> S3Result<PutObjectInput
     Ok(b.set_if_match(condition_in(input.if_match.take())).set_if_none_match(condition_in(input.if_none_match.take())))
 }
 
-/// CreateMultipartUpload: the object's fields. The checksum settings
-/// describe the parts' plaintext, which the proxy verifies itself.
+/// A whole-object checksum type: the proxy verifies each part's plaintext
+/// checksum as the part arrives (the `COMPOSITE` model), but keeps no
+/// plaintext checksum it could combine into a whole object's.
+fn refuse_full_object(checksum_type: Option<&ChecksumType>) -> S3Result<()> {
+    match checksum_type.map(ChecksumType::as_str) {
+        None | Some(ChecksumType::COMPOSITE) => Ok(()),
+        Some(other) => Err(s3_error!(
+            NotImplemented,
+            "the header x-amz-checksum-type: {other} is not supported through s3seal (part checksums are verified as parts arrive; a whole-object checksum of the plaintext is not kept)"
+        )),
+    }
+}
+
+/// CreateMultipartUpload: the object's fields. The checksum algorithm
+/// describes the parts' plaintext, which the proxy verifies itself.
 pub(super) fn create_request(input: &mut CreateMultipartUploadInput) -> S3Result<CreateMultipartUploadInputBuilder> {
     refuse_sse_c!(input);
+    refuse_full_object(input.checksum_type.as_ref())?;
     Ok(pass_object_fields!(input => CreateMultipartUploadInputBuilder::default()))
 }
 
-/// CompleteMultipartUpload: its conditions and account fields.
+/// CompleteMultipartUpload: its conditions and account fields, and the
+/// object size the client expects (`x-amz-mp-object-size`, checked by the
+/// caller against the parts' plaintext). A whole-object checksum of the
+/// plaintext cannot be verified and is refused.
 pub(super) fn complete_request(
     input: &mut CompleteMultipartUploadInput,
-) -> S3Result<CompleteMultipartUploadInputBuilder> {
+) -> S3Result<(CompleteMultipartUploadInputBuilder, Option<u64>)> {
     refuse_sse_c!(input);
+    refuse_full_object(input.checksum_type.as_ref())?;
+    refuse!(input;
+        checksum_crc32 => "x-amz-checksum-crc32 (a whole-object checksum on CompleteMultipartUpload)",
+        checksum_crc32c => "x-amz-checksum-crc32c (a whole-object checksum on CompleteMultipartUpload)",
+        checksum_crc64nvme => "x-amz-checksum-crc64nvme (a whole-object checksum on CompleteMultipartUpload)",
+        checksum_sha1 => "x-amz-checksum-sha1 (a whole-object checksum on CompleteMultipartUpload)",
+        checksum_sha256 => "x-amz-checksum-sha256 (a whole-object checksum on CompleteMultipartUpload)",
+    );
+    let size = match input.mpu_object_size.take() {
+        None => None,
+        Some(n) => Some(
+            u64::try_from(n).map_err(|_| s3_error!(InvalidArgument, "x-amz-mp-object-size must not be negative"))?,
+        ),
+    };
     let b = pass!(input => CompleteMultipartUploadInputBuilder::default();
         expected_bucket_owner => set_expected_bucket_owner,
         request_payer => set_request_payer,
     );
-    Ok(b.set_if_match(condition_in(input.if_match.take())).set_if_none_match(condition_in(input.if_none_match.take())))
+    let b =
+        b.set_if_match(condition_in(input.if_match.take())).set_if_none_match(condition_in(input.if_none_match.take()));
+    Ok((b, size))
 }
 
 /// CopyObject: the new object's fields, the source's conditions and the

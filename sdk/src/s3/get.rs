@@ -10,7 +10,7 @@ use crate::object::{
     ByteRange, Envelope, FrameDecryptor, FramePosition, SealedObject, frames_for_range, plaintext_len,
 };
 use crate::s3::body::ObjectBody;
-use crate::s3::head::{Conditions, HeadObject, HeadObjectOutput};
+use crate::s3::head::{Conditions, HeadObject, HeadObjectOutput, ReadAccount};
 use crate::s3::settings::{StoredSettings, stored_settings};
 use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, s3_error};
@@ -28,6 +28,7 @@ pub struct GetObject {
     version_id: Option<String>,
     context: EncryptionContext,
     conditions: Conditions,
+    account: ReadAccount,
 }
 
 /// A downloaded object: verified plaintext, streamed.
@@ -67,6 +68,7 @@ impl GetObject {
             version_id: None,
             context: EncryptionContext::new(),
             conditions: Conditions::default(),
+            account: ReadAccount::default(),
         }
     }
 
@@ -103,6 +105,12 @@ impl GetObject {
         self
     }
 
+    /// Who reads (expected bucket owner, requester pays).
+    pub fn account(mut self, a: ReadAccount) -> Self {
+        self.account = a;
+        self
+    }
+
     /// Fetches, verifies and streams the plaintext.
     pub async fn send(self) -> Result<GetObjectOutput> {
         match self.range.clone() {
@@ -121,6 +129,8 @@ impl GetObject {
             .bucket(&self.bucket)
             .key(&self.key)
             .set_version_id(self.version_id.clone())
+            .set_expected_bucket_owner(self.account.expected_bucket_owner.clone())
+            .set_request_payer(self.account.request_payer.clone())
             .set_if_match(etag)
     }
 
@@ -190,6 +200,7 @@ impl GetObject {
             .key(&self.key)
             .set_version_id(self.version_id.clone())
             .conditions(self.conditions.clone())
+            .account(self.account.clone())
             .send_raw()
             .await?;
         let sh = &self.client.shared;

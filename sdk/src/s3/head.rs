@@ -24,6 +24,17 @@ pub struct Conditions {
     pub if_unmodified_since: Option<DateTime>,
 }
 
+/// Who reads, sent with every request of a read (HEAD and GET): the
+/// account the bucket must belong to, and the requester-pays
+/// acknowledgement.
+#[derive(Debug, Clone, Default)]
+pub struct ReadAccount {
+    /// `x-amz-expected-bucket-owner`.
+    pub expected_bucket_owner: Option<String>,
+    /// `x-amz-request-payer`.
+    pub request_payer: Option<aws_sdk_s3::types::RequestPayer>,
+}
+
 /// Builder of a metadata read. See [`Client::head_object`].
 #[derive(Debug)]
 pub struct HeadObject {
@@ -32,6 +43,7 @@ pub struct HeadObject {
     key: String,
     version_id: Option<String>,
     conditions: Conditions,
+    account: ReadAccount,
 }
 
 /// An object's plaintext size and metadata. The envelope is parsed, not
@@ -60,7 +72,14 @@ pub struct HeadObjectOutput {
 
 impl HeadObject {
     pub(crate) fn new(client: Client) -> Self {
-        Self { client, bucket: String::new(), key: String::new(), version_id: None, conditions: Conditions::default() }
+        Self {
+            client,
+            bucket: String::new(),
+            key: String::new(),
+            version_id: None,
+            conditions: Conditions::default(),
+            account: ReadAccount::default(),
+        }
     }
 
     bucket_and_key!();
@@ -80,6 +99,12 @@ impl HeadObject {
     /// Read conditions.
     pub fn conditions(mut self, c: Conditions) -> Self {
         self.conditions = c;
+        self
+    }
+
+    /// Who reads (expected bucket owner, requester pays).
+    pub fn account(mut self, a: ReadAccount) -> Self {
+        self.account = a;
         self
     }
 
@@ -108,6 +133,8 @@ impl HeadObject {
             .set_if_none_match(c.if_none_match.clone())
             .set_if_modified_since(c.if_modified_since)
             .set_if_unmodified_since(c.if_unmodified_since)
+            .set_expected_bucket_owner(self.account.expected_bucket_owner.clone())
+            .set_request_payer(self.account.request_payer.clone())
             .send()
             .await
             .map_err(|e| s3_error("HeadObject", e))?;

@@ -86,7 +86,7 @@ mod write;
 pub use body::{Body, ObjectBody};
 pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
 pub use get::{GetObject, GetObjectOutput};
-pub use head::{Conditions, HeadObject, HeadObjectOutput};
+pub use head::{Conditions, HeadObject, HeadObjectOutput, ReadAccount};
 pub use multipart::{
     CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput,
 };
