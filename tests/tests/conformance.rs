@@ -7,7 +7,7 @@
 //!
 //! Each case returns, per request, what S3 answers (from the S3 API
 //! reference) and what the target answered. Where moto differs from S3,
-//! [`moto_answer`] says what moto answers; the embedded store may instead
+//! [`moto_answer`] says what moto answers; the embedded store must
 //! answer every case as S3 or moto does
 //! ([`embedded_conforms`]).
 
@@ -165,6 +165,79 @@ async fn copy_cases(t: &Target) -> Result<Vec<Answer>> {
     ])
 }
 
+/// Keys S3 accepts, each its own object: written, read back, listed as
+/// itself (also URL-encoded), and deleted, with no key aliasing another.
+const KEYS: [(&str, &str); 14] = [
+    ("key plus", "keys/a+b.txt"),
+    ("key space", "keys/a b.txt"),
+    ("key percent", "keys/c%2Bd.txt"),
+    ("key unicode", "keys/ünï/cødé ✓.txt"),
+    ("key dot segment", "keys/./dot"),
+    ("key dot-dot segment", "keys/../up"),
+    ("key inner dot", "keys/a/./b"),
+    ("key double slash", "keys/a//b"),
+    ("key inner dot-dot", "keys/a/q/../b"),
+    ("key plain", "keys/a/b"),
+    ("key trailing slash", "keys/folder/"),
+    ("key question and hash", "keys/a?b#c&d=e"),
+    ("key quotes and angles", "keys/\"q\" <x> 'y'"),
+    ("key tilde and star", "keys/~*!$(),;@"),
+];
+
+/// The [`KEYS`] cases: `200` for each key that round-trips whole.
+async fn key_cases(t: &Target) -> Result<Vec<Answer>> {
+    let (c, b) = (&t.client, &t.bucket);
+    let long = format!("keys/{}", "k".repeat(1019));
+    let mut keys: Vec<(&'static str, String)> = KEYS.iter().map(|(l, k)| (*l, k.to_string())).collect();
+    keys.push(("key of 1024 bytes", long));
+    for (_, key) in &keys {
+        let body = ByteStream::from(key.as_bytes().to_vec());
+        c.put_object().bucket(b).key(key).body(body).send().await.with_context(|| format!("PUT {key:?}"))?;
+    }
+    let listed = c.list_objects_v2().bucket(b).prefix("keys/").send().await.context("ListObjectsV2")?;
+    let listed: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+    let encoded = c.list_objects_v2().bucket(b).prefix("keys/").encoding_type("url".into()).send().await?;
+    let decoded: Vec<String> = encoded.contents().iter().filter_map(|o| o.key()).map(|k| percent_decode(k)).collect();
+    let mut answers = Vec::new();
+    for (label, key) in &keys {
+        let got = c.get_object().bucket(b).key(key).send().await;
+        let body = match got {
+            Ok(o) => o.body.collect().await.map(|b| b.into_bytes().to_vec()).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let whole = body == key.as_bytes() && listed.contains(key) && decoded.contains(key);
+        let deleted = c.delete_object().bucket(b).key(key).send().await.is_ok()
+            && c.head_object().bucket(b).key(key).send().await.is_err();
+        answers.push((*label, 200, if whole && deleted { 200 } else { 500 }));
+    }
+    Ok(answers)
+}
+
+/// `%XX` escapes decoded (a listing's `encoding-type=url` keys).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (x, _) => {
+                out.push(x);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The ETag model: the ETag PutObject and CompleteMultipartUpload answer
 /// is the one HEAD, GET and the listings show, and it works in `If-Match`.
 async fn etag_model(t: &Target) -> Result<Vec<Answer>> {
@@ -207,6 +280,7 @@ async fn answers(t: &Target) -> Result<Vec<Answer>> {
     all.extend(delete_cases(t).await?);
     all.extend(copy_cases(t).await?);
     all.extend(etag_model(t).await?);
+    all.extend(key_cases(t).await?);
     Ok(all)
 }
 
