@@ -197,7 +197,7 @@ async fn key_cases(t: &Target) -> Result<Vec<Answer>> {
     let listed = c.list_objects_v2().bucket(b).prefix("keys/").send().await.context("ListObjectsV2")?;
     let listed: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
     let encoded = c.list_objects_v2().bucket(b).prefix("keys/").encoding_type("url".into()).send().await?;
-    let decoded: Vec<String> = encoded.contents().iter().filter_map(|o| o.key()).map(|k| percent_decode(k)).collect();
+    let decoded: Vec<String> = encoded.contents().iter().filter_map(|o| o.key()).map(percent_decode).collect();
     let mut answers = Vec::new();
     for (label, key) in &keys {
         let got = c.get_object().bucket(b).key(key).send().await;
