@@ -433,6 +433,19 @@ async fn unverifiable_checksums_are_refused_and_sizes_checked() {
     assert!(c.head_object().bucket(b).key("m").send().await.is_err(), "nothing completed");
     complete(Some(5), None).await.expect("the right size completes");
     assert_eq!(body_of(&c, b, "m", None).await, b"12345");
+
+    // RenameObject (`PUT ?renameObject`, unknown to s3s 0.14.1) is refused,
+    // not served as an empty PutObject.
+    let rename = c.put_object().bucket(b).key("renamed").customize().mutate_request(|r| {
+        let uri = format!("{}?renameObject", r.uri());
+        let _ = r.set_uri(uri);
+        r.headers_mut().insert("x-amz-rename-source", "/checksums/m");
+    });
+    let r = rename.send().await;
+    assert_eq!(status(&r), 501, "{r:?}");
+    assert!(format!("{r:?}").contains("renameObject"), "names it: {r:?}");
+    assert!(c.head_object().bucket(b).key("renamed").send().await.is_err(), "nothing written");
+    assert_eq!(body_of(&c, b, "m", None).await, b"12345", "the source is untouched");
 }
 
 /// The same through the SDK's own client over moto: a default SSE on every

@@ -45,6 +45,7 @@ mod listing;
 mod multipart;
 mod objects;
 mod passthrough;
+mod query;
 mod request_body;
 mod response_body;
 mod service;

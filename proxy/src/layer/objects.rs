@@ -21,7 +21,8 @@ pub(super) async fn put_object(
     s3: &EncryptingS3,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
-    let S3Request { mut input, headers, trailing_headers, .. } = req;
+    let S3Request { mut input, headers, trailing_headers, uri, .. } = req;
+    super::query::refuse_unknown(&uri, "PutObject", super::query::PUT_OBJECT)?;
     let early_answer_to_expect_continue = input.content_length == Some(0)
         && headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     super::checksums::refuse_unverifiable(&headers)?;
@@ -67,6 +68,7 @@ pub(super) async fn get_object(
     s3: &EncryptingS3,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
+    super::query::refuse_unknown(&req.uri, "GetObject", super::query::READ_OBJECT)?;
     let input = req.input;
     if input.part_number.is_some() {
         return Err(s3_error!(
@@ -118,6 +120,7 @@ pub(super) async fn head_object(
     s3: &EncryptingS3,
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
+    super::query::refuse_unknown(&req.uri, "HeadObject", super::query::READ_OBJECT)?;
     let input = req.input;
     if input.part_number.is_some() {
         return Err(s3_error!(NotImplemented, "HeadObject with partNumber is not supported through s3seal"));
