@@ -120,6 +120,8 @@ pub use crypto::aead::Backend;
 pub use error::{Error, ErrorKind, KmsErrorKind, Result};
 pub use suite::{AlgorithmSuite, CommitmentPolicy};
 pub mod client;
+#[cfg(test)]
+mod fuzz;
 pub mod stream;
 
 pub use cache::{CacheLimits, CachingCmm};

@@ -446,6 +446,39 @@ mod tests {
         assert!(matches!(detect(&map(&[(KEY_V1, "AA=="), (IV, "AA==")])), Err(Error::UnsupportedS3ec(_))));
     }
 
+    /// Fuzz target (see `crate::fuzz`): one metadata value of a valid V2
+    /// or V3 map mutated, or a mutated instruction file: never a panic
+    /// (bolero reports the input that panics).
+    #[test]
+    fn fuzz_detect() {
+        use bolero::check;
+
+        use crate::fuzz::{Mutation, mutate};
+        let maps = [v2(), v3()];
+        let instruction: Vec<u8> = {
+            let mut object = v3();
+            let mut i = serde_json::Map::new();
+            for k in [KEY_V3, WRAP_ALG_V3, ENCRYPTION_CONTEXT_V3] {
+                i.insert(k.to_string(), serde_json::Value::String(object.remove(k).expect("key")));
+            }
+            serde_json::to_vec(&i).expect("json")
+        };
+        check!().with_type::<(u8, u8, Mutation)>().for_each(|(which, field, m)| {
+            let mut map = maps[usize::from(*which) % 2].clone();
+            let mut keys: Vec<String> = map.keys().cloned().collect();
+            keys.sort();
+            let key = keys[usize::from(*field) % keys.len()].clone();
+            let seed = vec![map[&key].as_bytes().to_vec()];
+            map.insert(key, String::from_utf8_lossy(&mutate(&seed, m)).into_owned());
+            let _ = detect(&map);
+            let mut object = v3();
+            for k in [KEY_V3, WRAP_ALG_V3, ENCRYPTION_CONTEXT_V3] {
+                object.remove(k);
+            }
+            let _ = merge_instruction_file(&object, &mutate(std::slice::from_ref(&instruction), m));
+        });
+    }
+
     #[test]
     fn instruction_files() {
         let mut object = v3();
