@@ -135,8 +135,7 @@ impl CopyObject {
     }
 
     /// The source's HEAD, under the template's `x-amz-copy-source-if-*`
-    /// conditions (a source that fails them fails the copy: `412`, as S3
-    /// answers a copy, also where a read would get `304`).
+    /// conditions (see [`copy_source_head`]).
     async fn source_head(&self) -> Result<HeadObjectOutput> {
         let t = &self.request;
         let conditions = Conditions {
@@ -145,16 +144,7 @@ impl CopyObject {
             if_modified_since: *t.get_copy_source_if_modified_since(),
             if_unmodified_since: *t.get_copy_source_if_unmodified_since(),
         };
-        let head = self.client.head_object().bucket(&self.source_bucket).key(&self.source_key).conditions(conditions);
-        head.send().await.map_err(|e| match e {
-            Error::S3 { operation, status: Some(304), .. } => Error::S3 {
-                operation,
-                status: Some(412),
-                code: Some("PreconditionFailed".into()),
-                message: "At least one of the pre-conditions you specified did not hold".into(),
-            },
-            other => other,
-        })
+        copy_source_head(&self.client, &self.source_bucket, &self.source_key, None, conditions).await
     }
 
     /// The template as the copy request: target and source set, the
@@ -170,6 +160,37 @@ impl CopyObject {
             .set_copy_source_if_modified_since(None)
             .set_copy_source_if_unmodified_since(None)
     }
+}
+
+/// A copy source's HEAD (of `version`, if given) under the
+/// `x-amz-copy-source-if-*` conditions, weighed as S3 weighs them (RFC
+/// 9110: `if-match` decides alone when present, else
+/// `if-unmodified-since`; `if-none-match` likewise over
+/// `if-modified-since`). A source that fails them fails the copy: `412`,
+/// as S3 answers a copy, also where a read would get `304`.
+pub(crate) async fn copy_source_head(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<String>,
+    mut conditions: Conditions,
+) -> Result<HeadObjectOutput> {
+    if conditions.if_match.is_some() {
+        conditions.if_unmodified_since = None;
+    }
+    if conditions.if_none_match.is_some() {
+        conditions.if_modified_since = None;
+    }
+    let head = client.head_object().bucket(bucket).key(key).set_version_id(version).conditions(conditions);
+    head.send().await.map_err(|e| match e {
+        Error::S3 { operation, status: Some(304), .. } => Error::S3 {
+            operation,
+            status: Some(412),
+            code: Some("PreconditionFailed".into()),
+            message: "At least one of the pre-conditions you specified did not hold".into(),
+        },
+        other => other,
+    })
 }
 
 /// Copies go in one request, up to S3's limit for one.

@@ -15,6 +15,7 @@ use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipar
 use aws_sdk_s3::operation::copy_object::builders::CopyObjectInputBuilder;
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadInputBuilder;
 use aws_sdk_s3::operation::put_object::builders::PutObjectInputBuilder;
+use aws_sdk_s3::operation::upload_part_copy::builders::UploadPartCopyInputBuilder;
 
 use crate::error::{Error, Result};
 use crate::s3::write::ObjectHeaders;
@@ -118,6 +119,29 @@ pub(crate) fn check_copy(t: &CopyObjectInputBuilder) -> Result<()> {
         get_copy_source => "x-amz-copy-source" SOURCE,
         get_metadata_directive => "x-amz-metadata-directive" SOURCE,
         get_checksum_algorithm => "x-amz-checksum-algorithm" DESCRIBES_BODY,
+        get_copy_source_sse_customer_algorithm => "x-amz-copy-source-server-side-encryption-customer-algorithm" SSE_C,
+        get_copy_source_sse_customer_key => "x-amz-copy-source-server-side-encryption-customer-key" SSE_C,
+        get_copy_source_sse_customer_key_md5 => "x-amz-copy-source-server-side-encryption-customer-key-MD5" SSE_C,
+    ])
+}
+
+/// Checks an UploadPartCopy template. The source, its range, the target
+/// and the part number are the client's (given to
+/// [`MultipartUpload::upload_part_copy`](crate::s3::MultipartUpload::upload_part_copy));
+/// the `x-amz-copy-source-if-*` conditions, request payer and expected
+/// bucket owner are honoured.
+pub(crate) fn check_part_copy(t: &UploadPartCopyInputBuilder) -> Result<()> {
+    const CLIENT: &str = "the client reads the source and writes the part itself: give it to upload_part_copy";
+    const SOURCE_OWNER: &str = "the source is read with GetObject, which does not carry it through this client yet";
+    refuse_sse_c!("UploadPartCopy", t)?;
+    refuse_fields!("UploadPartCopy", t, [
+        get_bucket => "bucket" CLIENT,
+        get_key => "key" CLIENT,
+        get_upload_id => "uploadId" CLIENT,
+        get_part_number => "partNumber" CLIENT,
+        get_copy_source => "x-amz-copy-source" CLIENT,
+        get_copy_source_range => "x-amz-copy-source-range" CLIENT,
+        get_expected_source_bucket_owner => "x-amz-source-expected-bucket-owner" SOURCE_OWNER,
         get_copy_source_sse_customer_algorithm => "x-amz-copy-source-server-side-encryption-customer-algorithm" SSE_C,
         get_copy_source_sse_customer_key => "x-amz-copy-source-server-side-encryption-customer-key" SSE_C,
         get_copy_source_sse_customer_key_md5 => "x-amz-copy-source-server-side-encryption-customer-key-MD5" SSE_C,
