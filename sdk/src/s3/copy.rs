@@ -18,6 +18,21 @@ use crate::s3ec::metadata::{INSTRUCTION_SUFFIX, is_s3ec_key};
 /// Largest object S3 copies in one request.
 const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
+/// The `x-amz-copy-source-if-*` conditions of a copy template
+/// (CopyObject or UploadPartCopy), as read conditions on the source.
+macro_rules! copy_source_conditions {
+    ($t:expr) => {{
+        let t = $t;
+        $crate::s3::Conditions {
+            if_match: t.get_copy_source_if_match().clone(),
+            if_none_match: t.get_copy_source_if_none_match().clone(),
+            if_modified_since: *t.get_copy_source_if_modified_since(),
+            if_unmodified_since: *t.get_copy_source_if_unmodified_since(),
+        }
+    }};
+}
+pub(crate) use copy_source_conditions;
+
 /// Builder of a server-side copy. See [`Client::copy_object`].
 #[derive(Debug)]
 pub struct CopyObject {
@@ -137,13 +152,7 @@ impl CopyObject {
     /// The source's HEAD, under the template's `x-amz-copy-source-if-*`
     /// conditions (see [`copy_source_head`]).
     async fn source_head(&self) -> Result<HeadObjectOutput> {
-        let t = &self.request;
-        let conditions = Conditions {
-            if_match: t.get_copy_source_if_match().clone(),
-            if_none_match: t.get_copy_source_if_none_match().clone(),
-            if_modified_since: *t.get_copy_source_if_modified_since(),
-            if_unmodified_since: *t.get_copy_source_if_unmodified_since(),
-        };
+        let conditions = copy_source_conditions!(&self.request);
         copy_source_head(&self.client, &self.source_bucket, &self.source_key, None, conditions).await
     }
 

@@ -24,7 +24,7 @@ use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::ByteRange;
 use crate::s3::body::{Body, ObjectBody};
-use crate::s3::copy::copy_source_head;
+use crate::s3::copy::{copy_source_conditions, copy_source_head};
 use crate::s3::head::Conditions;
 use crate::s3::request::check_part_copy;
 
@@ -143,12 +143,7 @@ impl UploadPartCopy {
             return Err(Error::InvalidParameter("the upload was not created end-marked".into()));
         }
         let t = &self.request;
-        let conditions = Conditions {
-            if_match: t.get_copy_source_if_match().clone(),
-            if_none_match: t.get_copy_source_if_none_match().clone(),
-            if_modified_since: *t.get_copy_source_if_modified_since(),
-            if_unmodified_since: *t.get_copy_source_if_unmodified_since(),
-        };
+        let conditions = copy_source_conditions!(t);
         let (bucket, key) = (&self.source_bucket, &self.source_key);
         let head =
             copy_source_head(&self.upload.client, bucket, key, self.source_version_id.clone(), conditions).await?;
