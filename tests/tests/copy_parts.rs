@@ -21,7 +21,8 @@
 //!   S3's `400 InvalidArgument` for bad ranges and part numbers.
 //! * Managed copies through the proxy binary by real clients, on moto and
 //!   on the embedded store: `aws s3 cp` and `aws s3 mv` of 20 MiB within a
-//!   bucket and across buckets (aws cli v1 and v2), boto3 `client.copy()`
+//!   bucket and across buckets, and `aws s3 sync` bucket to bucket twice
+//!   (the second run copies nothing) (aws cli v1 and v2), boto3 `client.copy()`
 //!   of 30 MiB; the copies are multipart (the stored ETag names the parts),
 //!   read back byte-identical and are ciphertext at rest.
 
@@ -386,7 +387,27 @@ async fn proxy_scenario(m: &Moto, proxy: &ProxyProcess) -> Result<()> {
     let mut files = s.all();
     files.push(TestFile { name: "last".into(), data: last, magic: 0x5ec0_0007 });
     assert_sealed_at_rest(&m.upstream.direct_client(), DST, "assembled", want.len(), &files).await?;
+    odd_key_source(&c, &s).await?;
     proxy_conditions_and_refusals(&c, &s).await
+}
+
+/// A source key that must be percent-encoded in `x-amz-copy-source`.
+async fn odd_key_source(c: &aws_sdk_s3::Client, s: &Sources) -> Result<()> {
+    let key = "odd dir/k\u{fc}+y=1&x.bin";
+    let encoded = "odd%20dir/k%C3%BC%2By%3D1%26x.bin";
+    let data = &s.single.data[..70_001];
+    c.put_object().bucket(SRC).key(key).body(ByteStream::from(data.to_vec())).send().await?;
+    let up = c.create_multipart_upload().bucket(DST).key(key).send().await?;
+    let id = up.upload_id().context("upload id")?;
+    let copy = c.upload_part_copy().bucket(DST).key(key).upload_id(id).part_number(1);
+    let out = copy.copy_source(format!("{SRC}/{encoded}")).send().await.context("copy from an odd key")?;
+    let e_tag = out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_string);
+    let parts =
+        CompletedMultipartUpload::builder().parts(CompletedPart::builder().part_number(1).set_e_tag(e_tag).build());
+    c.complete_multipart_upload().bucket(DST).key(key).upload_id(id).multipart_upload(parts.build()).send().await?;
+    let got = c.get_object().bucket(DST).key(key).send().await?.body.collect().await?.into_bytes();
+    ensure!(got == data, "the copy of an odd key differs");
+    Ok(())
 }
 
 async fn proxy_conditions_and_refusals(c: &aws_sdk_s3::Client, s: &Sources) -> Result<()> {
@@ -530,12 +551,19 @@ async fn aws_scenario(tool: Tool, rig: &Rig) -> Result<()> {
         c.run(tool, &["s3", op, "--no-progress", from, to]).with_context(|| format!("{op} {from} {to}"))?;
         eprintln!("  {tool:?} s3 {op} {from} {to}: {:.1} s", t.elapsed().as_secs_f64());
     }
+    // sync bucket to bucket, twice: the second run copies nothing.
+    let (from, to) = (format!("s3://{one}/src/"), format!("s3://{two}/sync/"));
+    for run in [1, 2] {
+        let ran = c.run(tool, &["s3", "sync", "--no-progress", &from, &to]).with_context(|| format!("sync {run}"))?;
+        let copies = ran.stdout.lines().filter(|l| l.trim_start().starts_with("copy:")).count();
+        ensure!(copies == usize::from(run == 1), "sync {run} copied {copies} objects:\n{}", ran.stdout);
+    }
     let direct = rig.upstream.direct_client();
     let held = stored_keys(&direct, one).await?;
     ensure!(held == [format!("src/{BIG}")], "{one} holds {held:?} (mv leaves no source behind)");
     let held = stored_keys(&direct, two).await?;
-    ensure!(held == [format!("cp/{BIG}"), format!("mv/{BIG}")], "{two} holds {held:?}");
-    for key in ["cp", "mv"] {
+    ensure!(held == [format!("cp/{BIG}"), format!("mv/{BIG}"), format!("sync/{BIG}")], "{two} holds {held:?}");
+    for key in ["cp", "mv", "sync"] {
         let back = rig.dir.path().join(format!("back-{key}"));
         c.download(tool, two, &format!("{key}/{BIG}"), &back)?;
         ensure!(std::fs::read(&back)? == big.data, "{two}/{key}/{BIG} differs from the source");
@@ -543,7 +571,7 @@ async fn aws_scenario(tool: Tool, rig: &Rig) -> Result<()> {
     }
     let files = [big];
     ensure!(assert_ciphertext_at_rest(&direct, one, &files).await? == 1, "{one} on the upstream");
-    ensure!(assert_ciphertext_at_rest(&direct, two, &files).await? == 2, "{two} on the upstream");
+    ensure!(assert_ciphertext_at_rest(&direct, two, &files).await? == 3, "{two} on the upstream");
     Ok(())
 }
 
