@@ -314,14 +314,31 @@ async fn upstream_sse_on_every_write() {
     c.copy_object().bucket(b).key("copy").copy_source(format!("{b}/put")).send().await.expect("CopyObject");
     let own = c.put_object().bucket(b).key("own").server_side_encryption(ServerSideEncryption::Aes256);
     own.body(ByteStream::from_static(b"mine")).send().await.expect("PutObject with its own SSE");
-    for key in ["put", "mpu", "copy"] {
+    // UploadPartCopy: the parts follow their upload's encryption.
+    let up = c.create_multipart_upload().bucket(b).key("part-copy").send().await.expect("CreateMultipartUpload");
+    let id = up.upload_id().expect("upload id");
+    let copied = c.upload_part_copy().bucket(b).key("part-copy").upload_id(id).part_number(1);
+    let copied = copied.copy_source(format!("{b}/put")).send().await.expect("UploadPartCopy");
+    let e_tag = copied.copy_part_result().and_then(|r| r.e_tag()).map(str::to_string);
+    let parts = vec![CompletedPart::builder().part_number(1).set_e_tag(e_tag).build()];
+    c.complete_multipart_upload()
+        .bucket(b)
+        .key("part-copy")
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .expect("CompleteMultipartUpload of a copied part");
+    for key in ["put", "mpu", "copy", "part-copy"] {
         let head = raw.head_object().bucket(b).key(key).send().await.expect("HEAD on moto");
         assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::AwsKms), "{key}");
         assert!(head.ssekms_key_id().is_some_and(|k| k.contains(&key_id)), "{key}: {:?}", head.ssekms_key_id());
     }
     let head = raw.head_object().bucket(b).key("own").send().await.expect("HEAD on moto");
     assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256), "the client's choice wins");
-    for (key, want) in [("put", &b"one"[..]), ("mpu", b"two"), ("copy", b"one"), ("own", b"mine")] {
+    for (key, want) in
+        [("put", &b"one"[..]), ("mpu", b"two"), ("copy", b"one"), ("own", b"mine"), ("part-copy", b"one")]
+    {
         assert_eq!(body_of(&c, b, key, None).await, want, "{key}");
     }
 }

@@ -8,8 +8,9 @@
 //!   by hand) is accepted as sent, and refused with 403 when one byte of a
 //!   chunk is changed after signing: nothing is stored;
 //! * every operation the proxy cannot serve safely (SelectObjectContent,
-//!   UploadPartCopy, WriteGetObjectResponse, GetObjectAttributes, GetObject
-//!   by part number) gets an S3 error and never reaches the upstream;
+//!   WriteGetObjectResponse, GetObjectAttributes, GetObject by part number)
+//!   gets an S3 error and never reaches the upstream (UploadPartCopy is
+//!   served: `tests/tests/copy_parts.rs`);
 //! * a browser POST upload (form with a signed policy) is either refused
 //!   the same way or stored encrypted (s3s passes it to the layer's
 //!   PutObject): never plaintext;
@@ -238,19 +239,6 @@ async fn refused_operations_never_reach_the_upstream() {
     let by_part = s.client.get_object().bucket(BUCKET).key("existing").part_number(1);
     let e = s.unforwarded("GetObject partNumber", by_part.send()).await.unwrap().expect_err("GetObject partNumber");
     not_implemented("GetObject partNumber", service_error(&e));
-
-    // UploadPartCopy: would copy ciphertext (or plaintext) into a part.
-    let up = s.client.create_multipart_upload().bucket(BUCKET).key("part-copy").send().await.unwrap();
-    let copy = s
-        .client
-        .upload_part_copy()
-        .bucket(BUCKET)
-        .key("part-copy")
-        .upload_id(up.upload_id().unwrap())
-        .part_number(1)
-        .copy_source(format!("{BUCKET}/existing"));
-    let e = s.unforwarded("UploadPartCopy", copy.send()).await.unwrap().expect_err("UploadPartCopy");
-    not_implemented("UploadPartCopy", service_error(&e));
 
     // WriteGetObjectResponse (S3 Object Lambda): signed by hand (the SDKs
     // send it to a route host name).

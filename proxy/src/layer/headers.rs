@@ -79,6 +79,22 @@ pub(super) fn byte_range(r: &Range) -> ByteRange {
     }
 }
 
+/// `x-amz-copy-source-range` as S3 takes it: exactly `bytes=first-last`,
+/// `first <= last` (whether it lies in the source is checked against the
+/// source's size).
+pub(super) fn copy_source_range(v: &str) -> S3Result<(u64, u64)> {
+    let parsed = v.strip_prefix("bytes=").and_then(|r| r.split_once('-')).and_then(|(a, b)| {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+        (digits(a) && digits(b)).then(|| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))).flatten()
+    });
+    parsed.ok_or_else(|| {
+        s3s::s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    })
+}
+
 fn timestamp(t: Option<Timestamp>) -> S3Result<Option<aws_sdk_s3::primitives::DateTime>> {
     t.map(s3s_aws::conv::try_into_aws).transpose()
 }
@@ -160,5 +176,16 @@ mod tests {
         assert_eq!(content_encoding(Some("aws-chunked".into())), None);
         assert_eq!(content_encoding(Some("gzip,aws-chunked".into())), Some("gzip".into()));
         assert_eq!(content_encoding(Some("gzip".into())), Some("gzip".into()));
+    }
+
+    #[test]
+    fn copy_source_ranges_are_first_last_only() {
+        assert_eq!(copy_source_range("bytes=0-0").ok(), Some((0, 0)));
+        assert_eq!(copy_source_range("bytes=8388608-16777215").ok(), Some((8_388_608, 16_777_215)));
+        assert_eq!(copy_source_range("bytes=5-2").ok(), Some((5, 2)));
+        for bad in ["0-1", "bytes=0-", "bytes=-5", "bytes=a-b", "bytes=0-1,3-4", "bytes=+1-2", "bytes= 1-2", ""] {
+            let e = copy_source_range(bad).expect_err(bad);
+            assert_eq!(e.code().as_str(), "InvalidArgument", "{bad}");
+        }
     }
 }

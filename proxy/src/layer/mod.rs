@@ -3,15 +3,16 @@
 //! forwards operations that carry no object data to the upstream, and
 //! refuses everything else.
 //!
-//! * Object data (PutObject, GetObject, HeadObject, multipart, CopyObject)
-//!   goes through [`s3seal::s3::Client`]: bodies are encrypted before they
-//!   leave and verified frame by frame when they come back.
+//! * Object data (PutObject, GetObject, HeadObject, multipart, CopyObject,
+//!   UploadPartCopy) goes through [`s3seal::s3::Client`]: bodies are
+//!   encrypted before they leave and verified frame by frame when they come
+//!   back (a copied part is read, verified and sealed again as the part).
 //! * Listings are forwarded and their sizes rewritten to plaintext sizes by
 //!   the format's arithmetic.
 //! * Client checksums (`Content-MD5`, `x-amz-checksum-*` headers or
 //!   trailers) are verified against the plaintext and never forwarded; a
 //!   mismatch aborts the upstream write, so nothing is stored.
-//! * Operations not known to be safe (SelectObjectContent, UploadPartCopy,
+//! * Operations not known to be safe (SelectObjectContent,
 //!   WriteGetObjectResponse, GetObjectAttributes, torrents, restores, ...)
 //!   are not implemented here, so s3s answers `NotImplemented` and nothing
 //!   reaches the upstream. Browser POST uploads reach `put_object` through
@@ -20,8 +21,9 @@
 //! ETags: one per object, derived from the stored object's ETag only: a
 //! single-request object's `X` is shown as `X-0` (so that sync tools do
 //! not take it for the MD5 of the content), a multipart one's `Y-N` as it
-//! is; PutObject, UploadPart (for its part), CompleteMultipartUpload,
-//! CopyObject, HEAD, GET and listings all show that ETag, and `If-Match`,
+//! is; PutObject, UploadPart and UploadPartCopy (for their part),
+//! CompleteMultipartUpload, CopyObject, HEAD, GET and listings all show
+//! that ETag, and `If-Match`,
 //! `If-None-Match` and `x-amz-copy-source-if-*` conditions on it are
 //! translated back and forwarded, so the upstream enforces them
 //! atomically. No plaintext hash is computed unless the client sent
@@ -68,6 +70,7 @@ forward::encrypting_s3! {
         DeleteObjects: delete_objects(DeleteObjectsInput => DeleteObjectsOutput) in objects;
         CreateMultipartUpload: create_multipart_upload(CreateMultipartUploadInput => CreateMultipartUploadOutput) in multipart;
         UploadPart: upload_part(UploadPartInput => UploadPartOutput) in multipart;
+        UploadPartCopy: upload_part_copy(UploadPartCopyInput => UploadPartCopyOutput) in multipart;
         CompleteMultipartUpload: complete_multipart_upload(CompleteMultipartUploadInput => CompleteMultipartUploadOutput) in multipart;
         AbortMultipartUpload: abort_multipart_upload(AbortMultipartUploadInput => AbortMultipartUploadOutput) in multipart;
         ListParts: list_parts(ListPartsInput => ListPartsOutput) in multipart;

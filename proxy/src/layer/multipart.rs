@@ -9,8 +9,8 @@ use s3seal::{EncryptionContext, Error};
 
 use super::errors::map_err;
 use super::etag::{etag_in, etag_out, same_part, written_version};
-use super::headers::GivesObjectHeaders;
-use super::passthrough::{complete_request, create_request};
+use super::headers::{GivesObjectHeaders, copy_source_range, timestamp_out};
+use super::passthrough::{complete_request, create_request, part_copy_request};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::service::EncryptingS3;
 use super::upload_id::{decode_upload_id, encode_upload_id};
@@ -53,19 +53,70 @@ pub(super) async fn upload_part(
         ));
     }
     let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    let part = u32::try_from(input.part_number)
-        .ok()
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+    let part = part_number(input.part_number)?;
     let len = body_length(input.content_length, &headers)?
         .ok_or_else(|| s3_error!(MissingContentLength, "UploadPart needs the part's length"))?;
     super::checksums::refuse_unverifiable(&headers)?;
     let expected = Expected::from_request(&headers, &input)?;
     let (reader, outcome) = VerifyingReader::new(input.body, Some(len), expected, trailing_headers);
-    let result = up.upload_part(part, Body::from_reader(reader), len).await;
+    let who = aws_sdk_s3::operation::upload_part::builders::UploadPartInputBuilder::default()
+        .set_expected_bucket_owner(input.expected_bucket_owner.clone())
+        .set_request_payer(
+            input
+                .request_payer
+                .clone()
+                .map(s3s_aws::conv::try_into_aws)
+                .transpose()
+                .map_err(|e| s3_error!(InvalidArgument, "x-amz-request-payer: {e}"))?,
+        );
+    let result = up.upload_part_as(part, Body::from_reader(reader), len, &who).await;
     let (stored, _, bytes) = body_result(&outcome, result)?;
     s3.metrics.add_bytes_in(bytes);
     let output = UploadPartOutput { e_tag: etag_out(stored.e_tag.as_deref()), ..Default::default() };
+    Ok(S3Response::new(output))
+}
+
+/// A part copied from a plaintext range of another encrypted object (any
+/// version): read and verified through the SDK, sealed again under this
+/// upload's envelope as it streams. The answer's ETag is the part's as
+/// UploadPart shows it, which CompleteMultipartUpload takes back.
+pub(super) async fn upload_part_copy(
+    s3: &EncryptingS3,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let mut input = req.input;
+    let request = part_copy_request(&mut input)?;
+    let part = part_number(input.part_number)?;
+    let (src_bucket, src_key, version) = match &input.copy_source {
+        CopySource::Bucket { bucket, key, version_id } => {
+            (bucket.to_string(), key.to_string(), version_id.as_deref().map(str::to_string))
+        }
+        _ => return Err(s3_error!(NotImplemented, "access point copy sources are not supported through s3seal")),
+    };
+    let range = input.copy_source_range.as_deref().map(copy_source_range).transpose()?;
+    let up = resume(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let mut copy = up.upload_part_copy(part).source(src_bucket, src_key).request(request);
+    if let Some(v) = version {
+        copy = copy.source_version_id(v);
+    }
+    if let Some((first, last)) = range {
+        copy = copy.source_range(first, last);
+    }
+    let out = copy.send().await.map_err(|e| match e {
+        Error::InvalidRange { length } => {
+            s3_error!(InvalidArgument, "Range specified is not valid for source object of size: {length}")
+        }
+        other => map_err(other),
+    })?;
+    let output = UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: etag_out(out.part.e_tag.as_deref()),
+            last_modified: timestamp_out(Some(out.last_modified))?,
+            ..Default::default()
+        }),
+        copy_source_version_id: written_version(out.source_version_id),
+        ..Default::default()
+    };
     Ok(S3Response::new(output))
 }
 
@@ -176,6 +227,14 @@ pub(super) async fn abort_multipart_upload(
         req.input.upload_id = upstream;
     }
     s3.forward.abort_multipart_upload(req).await
+}
+
+/// A part number as S3 takes it: 1 to 10000.
+fn part_number(n: i32) -> S3Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
 }
 
 /// The upload a client's upload id names, resumed.

@@ -10,6 +10,7 @@ use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipar
 use aws_sdk_s3::operation::copy_object::builders::CopyObjectInputBuilder;
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadInputBuilder;
 use aws_sdk_s3::operation::put_object::builders::PutObjectInputBuilder;
+use aws_sdk_s3::operation::upload_part_copy::builders::UploadPartCopyInputBuilder;
 use s3s::dto::*;
 use s3s::{S3Result, s3_error};
 use s3s_aws::conv::AwsConversion;
@@ -165,6 +166,27 @@ pub(super) fn copy_request(input: &mut CopyObjectInput, headers: &http::HeaderMa
         .set_copy_source_if_none_match(condition_in(input.copy_source_if_none_match.take()))
         .set_if_match(header_condition(headers, "if-match")?)
         .set_if_none_match(header_condition(headers, "if-none-match")?))
+}
+
+/// UploadPartCopy: the source's conditions (ETags translated to the
+/// stored ones) and account fields. The source, its range and the part are
+/// taken by the handler; the source's SSE-C is refused.
+pub(super) fn part_copy_request(input: &mut UploadPartCopyInput) -> S3Result<UploadPartCopyInputBuilder> {
+    refuse_sse_c!(input);
+    refuse!(input;
+        copy_source_sse_customer_algorithm => "x-amz-copy-source-server-side-encryption-customer-algorithm (SSE-C)",
+        copy_source_sse_customer_key => "x-amz-copy-source-server-side-encryption-customer-key (SSE-C)",
+        copy_source_sse_customer_key_md5 => "x-amz-copy-source-server-side-encryption-customer-key-MD5 (SSE-C)",
+    );
+    let b = pass!(input => UploadPartCopyInputBuilder::default();
+        expected_bucket_owner => set_expected_bucket_owner,
+        expected_source_bucket_owner => set_expected_source_bucket_owner,
+        request_payer => set_request_payer,
+        copy_source_if_modified_since => set_copy_source_if_modified_since,
+        copy_source_if_unmodified_since => set_copy_source_if_unmodified_since,
+    );
+    Ok(b.set_copy_source_if_match(condition_in(input.copy_source_if_match.take()))
+        .set_copy_source_if_none_match(condition_in(input.copy_source_if_none_match.take())))
 }
 
 /// An ETag condition header as the store knows it.

@@ -19,6 +19,21 @@ use crate::s3ec::metadata::{INSTRUCTION_SUFFIX, is_s3ec_key};
 /// Largest object S3 copies in one request.
 const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
+/// The `x-amz-copy-source-if-*` conditions of a copy template
+/// (CopyObject or UploadPartCopy), as read conditions on the source.
+macro_rules! copy_source_conditions {
+    ($t:expr) => {{
+        let t = $t;
+        $crate::s3::Conditions {
+            if_match: t.get_copy_source_if_match().clone(),
+            if_none_match: t.get_copy_source_if_none_match().clone(),
+            if_modified_since: *t.get_copy_source_if_modified_since(),
+            if_unmodified_since: *t.get_copy_source_if_unmodified_since(),
+        }
+    }};
+}
+pub(crate) use copy_source_conditions;
+
 /// Builder of a server-side copy. See [`Client::copy_object`].
 #[derive(Debug)]
 pub struct CopyObject {
@@ -147,30 +162,11 @@ impl CopyObject {
     }
 
     /// The source's HEAD, under the template's `x-amz-copy-source-if-*`
-    /// conditions (a source that fails them fails the copy: `412`, as S3
-    /// answers a copy, also where a read would get `304`).
+    /// conditions (see [`copy_source_head`]).
     async fn source_head(&self) -> Result<HeadObjectOutput> {
-        let t = &self.request;
-        let conditions = Conditions {
-            if_match: t.get_copy_source_if_match().clone(),
-            if_none_match: t.get_copy_source_if_none_match().clone(),
-            if_modified_since: *t.get_copy_source_if_modified_since(),
-            if_unmodified_since: *t.get_copy_source_if_unmodified_since(),
-        };
-        let mut head =
-            self.client.head_object().bucket(&self.source_bucket).key(&self.source_key).conditions(conditions);
-        if let Some(v) = &self.source_version {
-            head = head.version_id(v);
-        }
-        head.send().await.map_err(|e| match e {
-            Error::S3 { operation, status: Some(304), .. } => Error::S3 {
-                operation,
-                status: Some(412),
-                code: Some("PreconditionFailed".into()),
-                message: "At least one of the pre-conditions you specified did not hold".into(),
-            },
-            other => other,
-        })
+        let conditions = copy_source_conditions!(&self.request);
+        copy_source_head(&self.client, &self.source_bucket, &self.source_key, self.source_version.clone(), conditions)
+            .await
     }
 
     /// The template as the copy request: target and source set, the
@@ -197,6 +193,37 @@ impl CopyObject {
             None => source,
         }
     }
+}
+
+/// A copy source's HEAD (of `version`, if given) under the
+/// `x-amz-copy-source-if-*` conditions, weighed as S3 weighs them (RFC
+/// 9110: `if-match` decides alone when present, else
+/// `if-unmodified-since`; `if-none-match` likewise over
+/// `if-modified-since`). A source that fails them fails the copy: `412`,
+/// as S3 answers a copy, also where a read would get `304`.
+pub(crate) async fn copy_source_head(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<String>,
+    mut conditions: Conditions,
+) -> Result<HeadObjectOutput> {
+    if conditions.if_match.is_some() {
+        conditions.if_unmodified_since = None;
+    }
+    if conditions.if_none_match.is_some() {
+        conditions.if_modified_since = None;
+    }
+    let head = client.head_object().bucket(bucket).key(key).set_version_id(version).conditions(conditions);
+    head.send().await.map_err(|e| match e {
+        Error::S3 { operation, status: Some(304), .. } => Error::S3 {
+            operation,
+            status: Some(412),
+            code: Some("PreconditionFailed".into()),
+            message: "At least one of the pre-conditions you specified did not hold".into(),
+        },
+        other => other,
+    })
 }
 
 /// Copies go in one request, up to S3's limit for one.

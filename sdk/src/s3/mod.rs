@@ -4,13 +4,14 @@
 //! Operations mirror `aws-sdk-s3`'s fluent builders: `put_object`,
 //! `get_object` (streaming, optional plaintext range), `head_object`,
 //! `list_objects_v2` (plaintext sizes), multipart uploads whose parts may
-//! be sent in any order and concurrently, a high-level `upload` that splits
-//! a stream into parallel parts with bounded memory, `copy_object` (the
-//! body is copied server-side; only the envelope is re-authenticated) and
-//! `delete_object`. Every write also takes the `aws-sdk-s3` input builder
-//! of its operation as a template of the rest of the request (tagging,
-//! storage class, Object Lock, SSE-KMS, conditions, ...), sent as it is
-//! (see `request`).
+//! be sent in any order and concurrently (also copied from a range of
+//! another encrypted object, `upload_part_copy`), a high-level `upload`
+//! that splits a stream into parallel parts with bounded memory,
+//! `copy_object` (the body is copied server-side; only the envelope is
+//! re-authenticated) and `delete_object`. Every write also takes the
+//! `aws-sdk-s3` input builder of its operation as a template of the rest of
+//! the request (tagging, storage class, Object Lock, SSE-KMS, conditions,
+//! ...), sent as it is (see `request`).
 //!
 //! ```no_run
 //! # async fn demo(s3: aws_sdk_s3::Client) -> Result<(), s3seal::Error> {
@@ -89,6 +90,7 @@ pub use get::{GetObject, GetObjectOutput};
 pub use head::{Conditions, HeadObject, HeadObjectOutput, ReadAccount};
 pub use multipart::{
     CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput,
+    UploadPartCopy, UploadPartCopyOutput,
 };
 pub use put::PutObject;
 pub use settings::StoredSettings;

@@ -15,6 +15,7 @@ use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipar
 use aws_sdk_s3::operation::copy_object::builders::CopyObjectInputBuilder;
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadInputBuilder;
 use aws_sdk_s3::operation::put_object::builders::PutObjectInputBuilder;
+use aws_sdk_s3::operation::upload_part_copy::builders::UploadPartCopyInputBuilder;
 
 use crate::error::{Error, Result};
 use crate::s3::write::ObjectHeaders;
@@ -62,6 +63,17 @@ macro_rules! refuse_sse_c {
             get_sse_customer_algorithm => "x-amz-server-side-encryption-customer-algorithm" SSE_C,
             get_sse_customer_key => "x-amz-server-side-encryption-customer-key" SSE_C,
             get_sse_customer_key_md5 => "x-amz-server-side-encryption-customer-key-MD5" SSE_C,
+        ])
+    };
+}
+
+/// The SSE-C headers of a copy source, in both copy operations.
+macro_rules! refuse_copy_source_sse_c {
+    ($op:literal, $t:expr) => {
+        refuse_fields!($op, $t, [
+            get_copy_source_sse_customer_algorithm => "x-amz-copy-source-server-side-encryption-customer-algorithm" SSE_C,
+            get_copy_source_sse_customer_key => "x-amz-copy-source-server-side-encryption-customer-key" SSE_C,
+            get_copy_source_sse_customer_key_md5 => "x-amz-copy-source-server-side-encryption-customer-key-MD5" SSE_C,
         ])
     };
 }
@@ -114,13 +126,32 @@ pub(crate) fn check_complete(t: &CompleteMultipartUploadInputBuilder) -> Result<
 pub(crate) fn check_copy(t: &CopyObjectInputBuilder) -> Result<()> {
     const SOURCE: &str = "the client names the source and re-seals its envelope for the copy";
     refuse_sse_c!("CopyObject", t)?;
+    refuse_copy_source_sse_c!("CopyObject", t)?;
     refuse_fields!("CopyObject", t, [
         get_copy_source => "x-amz-copy-source" SOURCE,
         get_metadata_directive => "x-amz-metadata-directive" SOURCE,
         get_checksum_algorithm => "x-amz-checksum-algorithm" DESCRIBES_BODY,
-        get_copy_source_sse_customer_algorithm => "x-amz-copy-source-server-side-encryption-customer-algorithm" SSE_C,
-        get_copy_source_sse_customer_key => "x-amz-copy-source-server-side-encryption-customer-key" SSE_C,
-        get_copy_source_sse_customer_key_md5 => "x-amz-copy-source-server-side-encryption-customer-key-MD5" SSE_C,
+    ])
+}
+
+/// Checks an UploadPartCopy template. The source, its range, the target
+/// and the part number are the client's (given to
+/// [`MultipartUpload::upload_part_copy`](crate::s3::MultipartUpload::upload_part_copy));
+/// the `x-amz-copy-source-if-*` conditions, request payer and expected
+/// bucket owner are honoured.
+pub(crate) fn check_part_copy(t: &UploadPartCopyInputBuilder) -> Result<()> {
+    const CLIENT: &str = "the client reads the source and writes the part itself: give it to upload_part_copy";
+    const SOURCE_OWNER: &str = "the source is read with GetObject, which does not carry it through this client yet";
+    refuse_sse_c!("UploadPartCopy", t)?;
+    refuse_copy_source_sse_c!("UploadPartCopy", t)?;
+    refuse_fields!("UploadPartCopy", t, [
+        get_bucket => "bucket" CLIENT,
+        get_key => "key" CLIENT,
+        get_upload_id => "uploadId" CLIENT,
+        get_part_number => "partNumber" CLIENT,
+        get_copy_source => "x-amz-copy-source" CLIENT,
+        get_copy_source_range => "x-amz-copy-source-range" CLIENT,
+        get_expected_source_bucket_owner => "x-amz-source-expected-bucket-owner" SOURCE_OWNER,
     ])
 }
 
@@ -233,5 +264,26 @@ mod tests {
         assert_eq!(r.get_content_type().as_deref(), Some("text/plain"));
         assert_eq!(r.get_metadata().as_ref().and_then(|m| m.get("m")).map(String::as_str), Some("1"));
         assert_eq!(r.get_bucket().as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_part_copy_template_keeps_conditions_and_refuses_what_the_client_sets() {
+        let t = UploadPartCopyInputBuilder::default().copy_source_if_match("\"e\"").request_payer("requester".into());
+        assert!(check_part_copy(&t).is_ok());
+        for (t, field) in [
+            (UploadPartCopyInputBuilder::default().copy_source("b/k"), "x-amz-copy-source"),
+            (UploadPartCopyInputBuilder::default().copy_source_range("bytes=0-1"), "x-amz-copy-source-range"),
+            (UploadPartCopyInputBuilder::default().part_number(2), "partNumber"),
+            (
+                UploadPartCopyInputBuilder::default().copy_source_sse_customer_key("k"),
+                "x-amz-copy-source-server-side-encryption-customer-key",
+            ),
+        ] {
+            let e = check_part_copy(&t).unwrap_err();
+            assert!(
+                matches!(e, Error::UnsupportedRequestField { operation: "UploadPartCopy", field: f, .. } if f == field),
+                "{e:?}"
+            );
+        }
     }
 }

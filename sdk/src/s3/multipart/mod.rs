@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadInputBuilder;
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadInputBuilder;
+use aws_sdk_s3::operation::upload_part::builders::UploadPartInputBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as S3Part};
 
@@ -19,9 +20,11 @@ use crate::s3::sse::with_sse_default;
 use crate::s3::write::ObjectHeaders;
 use crate::s3::{Client, s3_error};
 
+mod copy_part;
 mod list_parts;
 mod upload;
 
+pub use copy_part::{UploadPartCopy, UploadPartCopyOutput};
 use list_parts::ListPartsRootCompat;
 pub use upload::{Upload, UploadOutput};
 
@@ -193,6 +196,22 @@ impl MultipartUpload {
         self.part(part_number, body.into(), len, false).await
     }
 
+    /// [`upload_part`](Self::upload_part) with who sends it: the
+    /// template's `x-amz-expected-bucket-owner` and `x-amz-request-payer`
+    /// go with the part (nothing else of the template is used).
+    pub async fn upload_part_as(
+        &self,
+        part_number: u32,
+        body: impl Into<Body>,
+        len: u64,
+        template: &UploadPartInputBuilder,
+    ) -> Result<CompletedPart> {
+        let who = UploadPartInputBuilder::default()
+            .set_expected_bucket_owner(template.get_expected_bucket_owner().clone())
+            .set_request_payer(template.get_request_payer().clone());
+        self.part_with(part_number, body.into(), len, false, who).await
+    }
+
     /// Uploads the last part, marking the end of the object (for uploads
     /// created with [`CreateMultipartUpload::end_marked`]).
     pub async fn upload_last_part(&self, part_number: u32, body: impl Into<Body>, len: u64) -> Result<CompletedPart> {
@@ -203,23 +222,33 @@ impl MultipartUpload {
     }
 
     pub(super) async fn part(&self, part_number: u32, body: Body, len: u64, last: bool) -> Result<CompletedPart> {
-        if !(1..=10_000).contains(&part_number) {
-            return Err(Error::InvalidParameter(format!("part number {part_number} is not between 1 and 10000")));
-        }
+        self.part_with(part_number, body, len, last, UploadPartInputBuilder::default()).await
+    }
+
+    /// [`part`](Self::part) with the rest of the UploadPart request as a
+    /// template (request payer, expected bucket owner: nothing that
+    /// describes the body).
+    pub(super) async fn part_with(
+        &self,
+        part_number: u32,
+        body: Body,
+        len: u64,
+        last: bool,
+        template: UploadPartInputBuilder,
+    ) -> Result<CompletedPart> {
+        check_part_number(part_number)?;
         let sh = &self.client.shared;
         let f = self.sealed.envelope.frame_length;
         let enc = PartEncryptor::new(self.sealed.key.clone(), part_number, f, last, Some(len))?;
         let c_len = ciphertext_len(len, u64::from(f));
-        let out = sh
-            .s3_upload
-            .upload_part()
+        let out = template
             .bucket(&self.bucket)
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(i32::try_from(part_number).map_err(|_| Error::InvalidParameter("part number".into()))?)
             .content_length(i64::try_from(c_len).map_err(|_| Error::InvalidParameter("part too large".into()))?)
             .body(ByteStream::from_body_1_x(encrypting_body(body.into_reader(), enc, c_len)))
-            .send()
+            .send_with(&sh.s3_upload)
             .await
             .map_err(|e| s3_error("UploadPart", e))?;
         Ok(CompletedPart { part_number, e_tag: out.e_tag, plaintext_length: len })
@@ -354,6 +383,14 @@ impl MultipartUpload {
             .map_err(|e| s3_error("AbortMultipartUpload", e))?;
         Ok(())
     }
+}
+
+/// Part numbers run from 1 to 10000.
+fn check_part_number(part_number: u32) -> Result<()> {
+    if !(1..=10_000).contains(&part_number) {
+        return Err(Error::InvalidParameter(format!("part number {part_number} is not between 1 and 10000")));
+    }
+    Ok(())
 }
 
 /// A part held by the store for an open upload.
