@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail, ensure};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
-use s3seal_tests::clients::forge::{self, UNSIGNED_PAYLOAD};
+use s3seal_tests::clients::forge;
 use s3seal_tests::clients::{
     CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, CountingRelay, ProxyOptions, ProxyProcess, REGION, RawResponse, Upstream,
     raw_http, sigv4,
@@ -477,7 +477,7 @@ async fn plant_many_keys(direct: &aws_sdk_s3::Client, key: &str) -> Result<usize
             k.ciphertext[at] ^= 0x5a;
             k
         })
-        .chain(std::iter::once(real))
+        .chain(std::iter::once(real.clone()))
         .collect();
     let bytes = many.to_bytes()?;
     let pointer = hex::encode(sha2::Sha256::digest(&bytes));

@@ -159,7 +159,10 @@ impl RateWatch {
 
     /// The client has not sent more yet: wait, at most to the end of the window.
     fn pending(&mut self, cx: &mut Context<'_>) -> Result<(), Fault> {
-        let now = Instant::now();
+        self.pending_at(cx, Instant::now())
+    }
+
+    fn pending_at(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), Fault> {
         self.since.get_or_insert(now);
         self.settle(now)?;
         self.timer.as_mut().reset(now + (self.window - self.waited));
@@ -171,9 +174,13 @@ impl RateWatch {
     }
 
     fn received(&mut self, n: usize) -> Result<(), Fault> {
+        self.received_at(n, Instant::now())
+    }
+
+    fn received_at(&mut self, n: usize, now: Instant) -> Result<(), Fault> {
         self.bytes += n as u64;
         self.total += n as u64;
-        self.settle(Instant::now())?;
+        self.settle(now)?;
         self.since = None;
         Ok(())
     }
@@ -407,23 +414,28 @@ mod tests {
         assert_eq!(run(3, b"3\r\nabc\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"), Ok(()));
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_trickle_fails_its_window() {
-        let mut w = RateWatch::new(Duration::from_secs(3), 1024);
         let waker = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
-        assert!(w.pending(&mut cx).is_ok());
-        tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(w.received(1).is_ok());
-        assert!(w.pending(&mut cx).is_ok());
-        tokio::time::advance(Duration::from_secs(2)).await;
-        assert_eq!(w.pending(&mut cx), Err(Fault::TooSlow { secs: 3, received: 1 }));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut w = RateWatch::new(Duration::from_secs(3), 1024);
+        assert!(w.pending_at(&mut cx, at(0)).is_ok());
+        assert!(w.received_at(1, at(2)).is_ok());
+        assert!(w.pending_at(&mut cx, at(2)).is_ok());
+        assert_eq!(w.pending_at(&mut cx, at(4)), Err(Fault::TooSlow { secs: 3, received: 1 }));
         // A fast body passes window after window.
         let mut w = RateWatch::new(Duration::from_secs(3), 1024);
-        for _ in 0..10 {
-            assert!(w.pending(&mut cx).is_ok());
-            tokio::time::advance(Duration::from_secs(1)).await;
-            assert!(w.received(2048).is_ok());
+        for s in 0..10 {
+            assert!(w.pending_at(&mut cx, at(s)).is_ok());
+            assert!(w.received_at(2048, at(s + 1)).is_ok());
         }
+        // Time the consumer spends elsewhere (not waiting) does not count.
+        let mut w = RateWatch::new(Duration::from_secs(3), 1024);
+        assert!(w.pending_at(&mut cx, at(0)).is_ok());
+        assert!(w.received_at(10, at(1)).is_ok());
+        assert!(w.pending_at(&mut cx, at(100)).is_ok());
+        assert!(w.received_at(10, at(101)).is_ok());
     }
 }
