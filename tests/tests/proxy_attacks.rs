@@ -389,10 +389,12 @@ fn join_upload_id(upstream: &[u8], tag: &[u8], envelope: &[u8]) -> String {
 }
 
 /// Upload ids are bound to their upload, bucket and key: upload A's
-/// upstream id with upload B's envelope, A's id used for B's key, and an
-/// altered tag all get `404 NoSuchUpload` on UploadPart, ListParts,
-/// CompleteMultipartUpload and AbortMultipartUpload, before anything is
-/// sent upstream. A's own id still works.
+/// upstream id with upload B's envelope, A's id used for B's key, an
+/// altered tag, and A's envelope swollen to 200 encrypted data keys (over
+/// `max_encrypted_data_keys`, refused before any unwrap) all get `404
+/// NoSuchUpload` on UploadPart, ListParts, CompleteMultipartUpload and
+/// AbortMultipartUpload, before anything is sent upstream. A's own id
+/// still works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spliced_upload_ids_are_unknown_uploads() -> Result<()> {
     let s = Setup::start("").await?;
@@ -406,10 +408,15 @@ async fn spliced_upload_ids_are_unknown_uploads() -> Result<()> {
     let (_, b_tag, b_env) = split_upload_id(&b)?;
     let mut bad_tag = a_tag.clone();
     bad_tag[0] ^= 1;
+    // A's envelope with 200 copies of its encrypted data key.
+    let mut many = s3seal::object::Envelope::parse(&a_env)?;
+    many.encrypted_data_keys = vec![many.encrypted_data_keys[0].clone(); 200];
+    let many = many.to_bytes()?;
     let cases = [
         ("A's upstream id with B's envelope", "b", join_upload_id(&a_up, &b_tag, &b_env)),
         ("A's id for B's key", "b", a.clone()),
         ("A's id with an altered tag", "a", join_upload_id(&a_up, &bad_tag, &a_env)),
+        ("A's id with 200 encrypted data keys", "a", join_upload_id(&a_up, &a_tag, &many)),
     ];
     for (what, key, id) in &cases {
         let before = s.relay.bytes_sent();
@@ -447,8 +454,9 @@ async fn spliced_upload_ids_are_unknown_uploads() -> Result<()> {
     let part = c.upload_part().bucket(BUCKET).key("a").upload_id(&a).part_number(1);
     part.body(ByteStream::from_static(b"part")).send().await.context("A's own id")?;
     c.abort_multipart_upload().bucket(BUCKET).key("a").upload_id(&a).send().await.context("abort A")?;
-    if !s.proxy.log().contains("upload id refused") {
-        bail!("the refused upload ids were not logged");
+    let log = s.proxy.log();
+    if !log.contains("upload id refused") || !log.contains("too many encrypted data keys") {
+        bail!("the refused upload ids were not logged with their reasons:\n{log}");
     }
     Ok(())
 }

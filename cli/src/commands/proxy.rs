@@ -135,7 +135,7 @@ pub struct ProxyArgs {
     /// Bytes per second a request body must average over each --body-timeout of waiting [default: 1024].
     #[arg(long, value_name = "BYTES")]
     pub min_body_rate: Option<u64>,
-    /// The region clients sign for, or * for any [default: the upstream region, else us-east-1].
+    /// The region clients sign for, or * for any [default: the upstream's signing region].
     #[arg(long, value_name = "REGION|*")]
     pub client_region: Option<String>,
     /// INSECURE: accept AWS Signature Version 2 from clients (HMAC-SHA1, no region, no payload hash).
@@ -285,6 +285,14 @@ mod tests {
             max_connections_per_address: None,
             header_timeout: None,
             idle_timeout: Some(5),
+            max_header_bytes: None,
+            max_xml_body_bytes: Some(1000),
+            max_object_bytes: None,
+            body_timeout: Some(7),
+            min_body_rate: None,
+            client_region: Some("*".into()),
+            insecure_allow_sigv2: true,
+            max_encrypted_data_keys: Some(3),
             print_config: false,
         };
         let p = args.to_partial();
@@ -298,6 +306,10 @@ mod tests {
         assert_eq!(s.keys.len(), 1);
         assert_eq!(s.limits.max_connections, 100);
         assert_eq!(s.limits.max_connections_per_address, 100, "never above the total");
+        assert_eq!((s.requests.max_xml_body_bytes, s.requests.body_timeout.as_secs()), (1000, 7));
+        assert_eq!(s.auth.region, s3seal_proxy::config::ClientRegion::Any);
+        assert!(s.auth.insecure_allow_sigv2);
+        assert_eq!(s.max_encrypted_data_keys, 3);
         assert_eq!(s.limits.idle_timeout, std::time::Duration::from_secs(5));
         assert_eq!(s.limits.header_timeout, s3seal_proxy::config::DEFAULT_HEADER_TIMEOUT);
     }

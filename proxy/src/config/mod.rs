@@ -41,5 +41,6 @@ pub use defaults::{
 pub use partial::{PartialAuth, PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
 pub use resolve::parse_suite;
 pub use settings::{
-    AuthSettings, ConnectionLimits, RequestLimits, Settings, StaticCredentials, TlsSettings, UpstreamSettings,
+    AuthSettings, ClientRegion, ConnectionLimits, RequestLimits, Settings, StaticCredentials, TlsSettings,
+    UpstreamSettings,
 };

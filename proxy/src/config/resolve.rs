@@ -16,12 +16,13 @@ use super::defaults::{
     ANY_REGION, AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_BODY_TIMEOUT, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH,
     DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_HEADER_BYTES,
-    DEFAULT_MAX_OBJECT_BYTES, DEFAULT_MAX_XML_BODY_BYTES, DEFAULT_MIN_BODY_RATE, DEFAULT_REGION,
-    DEFAULT_SHUTDOWN_TIMEOUT, MAX_FRAME_LENGTH, MIN_HEADER_BYTES, OFF,
+    DEFAULT_MAX_OBJECT_BYTES, DEFAULT_MAX_XML_BODY_BYTES, DEFAULT_MIN_BODY_RATE, DEFAULT_SHUTDOWN_TIMEOUT,
+    MAX_FRAME_LENGTH, MIN_HEADER_BYTES, OFF,
 };
 use super::partial::{PartialAuth, PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
 use super::settings::{
-    AuthSettings, ConnectionLimits, RequestLimits, Settings, StaticCredentials, TlsSettings, UpstreamSettings,
+    AuthSettings, ClientRegion, ConnectionLimits, RequestLimits, Settings, StaticCredentials, TlsSettings,
+    UpstreamSettings,
 };
 use crate::error::{Error, Result};
 
@@ -49,7 +50,7 @@ impl PartialSettings {
         let partial_limits = self.limits.unwrap_or_default();
         let requests = resolve_request_limits(&partial_limits)?;
         let limits = resolve_limits(partial_limits)?;
-        let auth = resolve_auth(self.auth.unwrap_or_default(), upstream.as_ref())?;
+        let auth = resolve_auth(self.auth.unwrap_or_default())?;
         let max_encrypted_data_keys = match self.max_encrypted_data_keys {
             Some(0) => return Err(Error::Config("max_encrypted_data_keys must be at least 1".into())),
             Some(n) => n,
@@ -378,19 +379,18 @@ fn resolve_request_limits(l: &PartialLimits) -> Result<RequestLimits> {
     })
 }
 
-/// The client region: as given (`*` for any), else the upstream's signing
-/// region if one is set, else [`DEFAULT_REGION`].
-fn resolve_auth(a: PartialAuth, upstream: Option<&UpstreamSettings>) -> Result<AuthSettings> {
+/// The client region: as given (`*` for any), else the upstream's.
+fn resolve_auth(a: PartialAuth) -> Result<AuthSettings> {
     let region = match a.region.as_deref().map(str::trim) {
-        Some(ANY_REGION) => None,
+        Some(ANY_REGION) => ClientRegion::Any,
         Some("") => return Err(Error::Config("auth region is empty (use \"*\" to accept any region)".into())),
         Some(r) if !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
             return Err(Error::Config(format!(
                 "auth region {r:?}: expected a region name such as us-east-1, or \"*\""
             )));
         }
-        Some(r) => Some(r.to_string()),
-        None => Some(upstream.and_then(|u| u.region.clone()).unwrap_or_else(|| DEFAULT_REGION.to_string())),
+        Some(r) => ClientRegion::Named(r.to_string()),
+        None => ClientRegion::Upstream,
     };
     Ok(AuthSettings { region, insecure_allow_sigv2: a.insecure_allow_sigv2.unwrap_or(false) })
 }

@@ -112,12 +112,24 @@ pub struct RequestLimits {
     pub min_body_rate: u64,
 }
 
+/// The region of the credential scope clients must sign for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientRegion {
+    /// Any region (`auth.region = "*"`).
+    Any,
+    /// This region.
+    Named(String),
+    /// The upstream's signing region, as resolved at start (the setting,
+    /// else the AWS configuration, else `us-east-1`; the embedded
+    /// upstream's is `us-east-1`). The default.
+    Upstream,
+}
+
 /// How clients authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
-    /// The region of the credential scope clients must sign for; `None`:
-    /// any region.
-    pub region: Option<String>,
+    /// The region clients must sign for.
+    pub region: ClientRegion,
     /// Accept AWS Signature Version 2 (with its `Date` checked as SigV4's,
     /// and presigned URLs expiring within 7 days). Insecure.
     pub insecure_allow_sigv2: bool,

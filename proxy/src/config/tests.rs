@@ -189,7 +189,7 @@ fn request_limits_and_auth() {
     assert_eq!(s.requests.max_xml_body_bytes, DEFAULT_MAX_XML_BODY_BYTES);
     assert_eq!(s.requests.max_object_bytes, DEFAULT_MAX_OBJECT_BYTES);
     assert_eq!((s.requests.body_timeout, s.requests.min_body_rate), (DEFAULT_BODY_TIMEOUT, DEFAULT_MIN_BODY_RATE));
-    assert_eq!(s.auth, AuthSettings { region: Some(DEFAULT_REGION.into()), insecure_allow_sigv2: false });
+    assert_eq!(s.auth, AuthSettings { region: ClientRegion::Upstream, insecure_allow_sigv2: false });
     assert_eq!(s.max_encrypted_data_keys, 8);
 
     let file = PartialSettings::from_toml_str(
@@ -214,7 +214,10 @@ fn request_limits_and_auth() {
         body_timeout: Duration::from_secs(7),
         min_body_rate: 10,
     };
-    assert_eq!((s.requests, s.auth.region.as_deref(), s.max_encrypted_data_keys), (want, Some("eu-west-1"), 3));
+    assert_eq!(
+        (s.requests, &s.auth.region, s.max_encrypted_data_keys),
+        (want, &ClientRegion::Named("eu-west-1".into()), 3)
+    );
     let env = PartialSettings::from_env_with(env(&[
         ("S3SEAL_CLIENT_REGION", "*"),
         ("S3SEAL_INSECURE_ALLOW_SIGV2", "true"),
@@ -223,16 +226,9 @@ fn request_limits_and_auth() {
     ]))
     .unwrap();
     let s = env.over(file).resolve().unwrap();
-    assert_eq!(s.auth, AuthSettings { region: None, insecure_allow_sigv2: true });
+    assert_eq!(s.auth, AuthSettings { region: ClientRegion::Any, insecure_allow_sigv2: true });
     assert_eq!((s.requests.body_timeout, s.requests.max_object_bytes), (Duration::from_secs(9), 2000));
     assert_eq!(s.max_encrypted_data_keys, 4);
-
-    // The client region follows the upstream's unless given.
-    let p = PartialSettings::from_toml_str(
-        "keys = [\"aes:a:b:/k\"]\nclients = [{ access_key = \"a\", secret_key = \"s\" }]\n[upstream]\nendpoint = \"http://127.0.0.1:9\"\nregion = \"ap-south-2\"\n",
-    )
-    .unwrap();
-    assert_eq!(p.resolve().unwrap().auth.region.as_deref(), Some("ap-south-2"));
 
     for bad in [
         "[limits]\nmax_header_bytes = 4096",

@@ -57,7 +57,7 @@ impl hyper::service::Service<http::Request<Incoming>> for Logged {
             let _in_flight = in_flight;
             let t0 = Instant::now();
             let mut result = match edge.admit(req) {
-                Err(refused) => Ok(refused),
+                Err(refused) => Ok(*refused),
                 Ok((req, admitted)) => {
                     let r = inner.call(req).await;
                     edge.settle(&method, &path, &admitted, r)

@@ -42,7 +42,7 @@ use crate::embedded::Embedded;
 use crate::error::{Error, Result};
 use crate::layer::EncryptingS3;
 use crate::metrics::Metrics;
-use edge::Edge;
+use edge::{AuthRules, Edge};
 use info::ServerInfo;
 use listen::{ClientConnections, Listeners, serve_admin, serve_clients};
 use logging::Logged;
@@ -120,8 +120,8 @@ impl Server {
             frame_length: settings.frame_length,
         })?;
         let service = s3_service(s3, &prepared.access.clients, &settings);
-        let edge = Arc::new(Edge::new(settings.auth.clone(), settings.requests, metrics.clone()));
-        log_auth_settings(&settings);
+        let auth = auth_rules(&settings, &prepared.s3);
+        let edge = Arc::new(Edge::new(auth, settings.requests, metrics.clone()));
 
         let (stop, stop_rx) = watch::channel(false);
         let draining = Arc::new(AtomicBool::new(false));
@@ -333,10 +333,20 @@ fn s3_service<S: S3>(s3: S, clients: &[ClientCredential], settings: &Settings) -
     b.build()
 }
 
-/// Logs how clients authenticate; loudly when SigV2 is allowed.
-fn log_auth_settings(settings: &Settings) {
-    let region = settings.auth.region.as_deref().unwrap_or(crate::config::ANY_REGION);
-    if settings.auth.insecure_allow_sigv2 {
+/// How clients authenticate: the client region resolved (by default the
+/// upstream client's), logged; loudly when SigV2 is allowed.
+fn auth_rules(settings: &Settings, upstream: &aws_sdk_s3::Client) -> AuthRules {
+    use crate::config::ClientRegion;
+    let region = match &settings.auth.region {
+        ClientRegion::Any => None,
+        ClientRegion::Named(r) => Some(r.clone()),
+        ClientRegion::Upstream => Some(
+            upstream.config().region().map_or_else(|| crate::config::DEFAULT_REGION.to_string(), ToString::to_string),
+        ),
+    };
+    let rules = AuthRules { region, insecure_allow_sigv2: settings.auth.insecure_allow_sigv2 };
+    let region = rules.region.as_deref().unwrap_or(crate::config::ANY_REGION);
+    if rules.insecure_allow_sigv2 {
         tracing::warn!(
             region,
             "insecure_allow_sigv2 is on: clients may sign with AWS Signature Version 2 (HMAC-SHA1, no payload hash, no region)"
@@ -344,4 +354,5 @@ fn log_auth_settings(settings: &Settings) {
     } else {
         tracing::info!(region, "clients sign with SigV4 for this region");
     }
+    rules
 }

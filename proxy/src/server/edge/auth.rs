@@ -16,7 +16,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::HeaderMap;
 
 use super::Refusal;
-use crate::config::AuthSettings;
+
+/// The authentication rules in force.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthRules {
+    /// The region clients must sign for; `None`: any.
+    pub(crate) region: Option<String>,
+    /// SigV2 is accepted (with its dates checked).
+    pub(crate) insecure_allow_sigv2: bool,
+}
 
 /// The longest validity of a presigned URL (AWS: 7 days).
 pub(super) const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
@@ -33,7 +41,7 @@ fn param<'a>(query: &'a Query, name: &str) -> Option<&'a str> {
 }
 
 /// Checks the request's authentication parameters against `auth`.
-pub(super) fn check(auth: &AuthSettings, headers: &HeaderMap, query: &Query, now: SystemTime) -> Result<(), Refusal> {
+pub(super) fn check(auth: &AuthRules, headers: &HeaderMap, query: &Query, now: SystemTime) -> Result<(), Refusal> {
     let authorization = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if param(query, "Signature").is_some() {
         return sigv2_presigned(auth, query, now);
@@ -62,7 +70,7 @@ fn sigv2_refused() -> Refusal {
 
 /// A SigV2 presigned URL: refused unless allowed; then its `Expires` at
 /// most 7 days ahead (`s3s` refuses it once past).
-fn sigv2_presigned(auth: &AuthSettings, query: &Query, now: SystemTime) -> Result<(), Refusal> {
+fn sigv2_presigned(auth: &AuthRules, query: &Query, now: SystemTime) -> Result<(), Refusal> {
     if !auth.insecure_allow_sigv2 {
         return Err(sigv2_refused());
     }
@@ -80,7 +88,7 @@ fn sigv2_presigned(auth: &AuthSettings, query: &Query, now: SystemTime) -> Resul
 
 /// A SigV2 header signature: refused unless allowed; then its `Date` and
 /// `x-amz-date` (those present) within 15 minutes of now, as SigV4's.
-fn sigv2_header(auth: &AuthSettings, headers: &HeaderMap, now: SystemTime) -> Result<(), Refusal> {
+fn sigv2_header(auth: &AuthRules, headers: &HeaderMap, now: SystemTime) -> Result<(), Refusal> {
     if !auth.insecure_allow_sigv2 {
         return Err(sigv2_refused());
     }
@@ -128,7 +136,7 @@ fn scope(credential: &str) -> Option<(&str, &str)> {
 }
 
 /// What is wrong with a credential scope, if anything.
-fn scope_fault(auth: &AuthSettings, region: &str, service: &str) -> Option<(&'static str, String)> {
+fn scope_fault(auth: &AuthRules, region: &str, service: &str) -> Option<(&'static str, String)> {
     if service != "s3" {
         return Some(("scope_service", format!("incorrect service '{service}'. This endpoint belongs to 's3'.")));
     }
@@ -146,7 +154,7 @@ fn signs_host(signed_headers: &str) -> bool {
 
 /// A SigV4 presigned URL: `X-Amz-Expires` at most 7 days, the scope this
 /// proxy's region and `s3`, `host` signed.
-fn sigv4_presigned(auth: &AuthSettings, query: &Query) -> Result<(), Refusal> {
+fn sigv4_presigned(auth: &AuthRules, query: &Query) -> Result<(), Refusal> {
     let malformed =
         |reason, message: String| Refusal::bad_request(reason, "AuthorizationQueryParametersError", &message);
     if let Some(expires) = param(query, "X-Amz-Expires").and_then(|e| e.parse::<u64>().ok())
@@ -172,7 +180,7 @@ fn sigv4_presigned(auth: &AuthSettings, query: &Query) -> Result<(), Refusal> {
 
 /// A SigV4 `Authorization` header: the algorithm, the scope and `host`
 /// among the signed headers.
-fn sigv4_header(auth: &AuthSettings, authorization: &str) -> Result<(), Refusal> {
+fn sigv4_header(auth: &AuthRules, authorization: &str) -> Result<(), Refusal> {
     let Some((algorithm, rest)) = authorization.trim_start().split_once(' ') else { return Ok(()) };
     if algorithm != SIGV4_ALGORITHM {
         return Err(Refusal::bad_request("algorithm", "InvalidArgument", "Unsupported Authorization Type"));
@@ -236,8 +244,8 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
 mod tests {
     use super::*;
 
-    fn settings(region: Option<&str>, sigv2: bool) -> AuthSettings {
-        AuthSettings { region: region.map(String::from), insecure_allow_sigv2: sigv2 }
+    fn settings(region: Option<&str>, sigv2: bool) -> AuthRules {
+        AuthRules { region: region.map(String::from), insecure_allow_sigv2: sigv2 }
     }
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

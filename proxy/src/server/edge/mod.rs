@@ -29,8 +29,9 @@ use std::time::SystemTime;
 use http::{HeaderMap, Method, StatusCode};
 use hyper::body::Incoming;
 
-use crate::config::{AuthSettings, RequestLimits};
+use crate::config::RequestLimits;
 use crate::metrics::Metrics;
+pub(crate) use auth::AuthRules;
 use body::{FaultSlot, GuardedBody};
 
 /// A request refused at the edge: the S3 error clients get.
@@ -60,7 +61,7 @@ impl Refusal {
 /// The rules of the edge, shared by every connection.
 #[derive(Debug)]
 pub(crate) struct Edge {
-    auth: AuthSettings,
+    auth: AuthRules,
     limits: RequestLimits,
     metrics: Arc<Metrics>,
 }
@@ -72,7 +73,7 @@ pub(crate) struct Admitted {
 }
 
 impl Edge {
-    pub(crate) fn new(auth: AuthSettings, limits: RequestLimits, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(auth: AuthRules, limits: RequestLimits, metrics: Arc<Metrics>) -> Self {
         Self { auth, limits, metrics }
     }
 
@@ -80,10 +81,10 @@ impl Edge {
     pub(crate) fn admit(
         &self,
         req: http::Request<Incoming>,
-    ) -> Result<(s3s::HttpRequest, Admitted), s3s::HttpResponse> {
+    ) -> Result<(s3s::HttpRequest, Admitted), Box<s3s::HttpResponse>> {
         let chunked_length = match self.screen(&req) {
             Ok(c) => c,
-            Err(r) => return Err(self.refuse(req.method(), req.uri().path(), has_body(req.headers()), &r)),
+            Err(r) => return Err(Box::new(self.refuse(req.method(), req.uri().path(), has_body(req.headers()), &r))),
         };
         let fault = Arc::new(FaultSlot::default());
         let (parts, incoming) = req.into_parts();
