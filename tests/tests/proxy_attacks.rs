@@ -336,8 +336,9 @@ async fn a_trickling_put_is_timed_out() -> Result<()> {
 
 /// Bodies over their limits are refused from the head, before a byte of
 /// them is read: a 6 GiB PutObject (`400 EntityTooLarge`), a 3 MiB
-/// DeleteObjects XML (`400 MaxMessageLengthExceeded`); a 70 KiB header
-/// gets `431`. A DeleteObjects naming 1001 keys is `400 MalformedXML`, as
+/// DeleteObjects XML (`400 MaxMessageLengthExceeded`); an unsigned PUT
+/// and a badly signed DeleteObjects get their 403 without their bodies
+/// being sent; a 70 KiB header gets `431`. A DeleteObjects naming 1001 keys is `400 MalformedXML`, as
 /// S3 answers, and reaches nothing upstream (1000 keys are forwarded).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_are_refused_before_their_body() -> Result<()> {
@@ -348,6 +349,19 @@ async fn oversized_requests_are_refused_before_their_body() -> Result<()> {
     expect(&s.unforwarded("6 GiB PUT", big_put).await?, 400, "EntityTooLarge", "6 GiB PUT")?;
     let big_xml = forge::unsigned_payload_head(&signer, "POST", &s.host(), &format!("/{BUCKET}"), "delete=", 3 << 20);
     expect(&s.unforwarded("3 MiB DeleteObjects", big_xml).await?, 400, "MaxMessageLengthExceeded", "3 MiB XML")?;
+    // No body is read before the signature is checked: an unsigned PUT and
+    // a DeleteObjects signed with a wrong secret, heads only (their 50 MiB
+    // and 1 MiB bodies never sent), are answered at once.
+    let unsigned = format!(
+        "PUT /{BUCKET}/unsigned HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        s.host(),
+        50 << 20
+    );
+    expect(&s.unforwarded("unsigned 50 MiB PUT", unsigned.into_bytes()).await?, 403, "AccessDenied", "unsigned PUT")?;
+    let wrong = sigv4::Signer::new(CLIENT_ACCESS_KEY, "not-the-secret", REGION, SystemTime::now());
+    let delete = forge::unsigned_payload_head(&wrong, "POST", &s.host(), &format!("/{BUCKET}"), "delete=", 1 << 20);
+    let r = s.unforwarded("DeleteObjects, wrong secret", delete).await?;
+    expect(&r, 403, "SignatureDoesNotMatch", "DeleteObjects signed with a wrong secret")?;
     let huge_header = format!(
         "GET /{BUCKET}/existing HTTP/1.1\r\nHost: {}\r\nx-padding: {}\r\nConnection: close\r\n\r\n",
         s.host(),
