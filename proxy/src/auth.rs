@@ -4,6 +4,9 @@
 //! signed streaming chunks) with the secret this map returns; unknown
 //! access keys get `InvalidAccessKeyId`, wrong signatures
 //! `SignatureDoesNotMatch`, unsigned requests `AccessDenied`, all 403.
+//! What `s3s` accepts beyond AWS's rules (SigV2, long presigned URLs,
+//! foreign scopes, unsigned `host`) is refused before, at the server's
+//! edge (`server/edge/auth.rs`).
 
 use std::collections::HashMap;
 

@@ -16,6 +16,7 @@ pub struct Metrics {
     connections_open: AtomicU64,
     connections_refused: Mutex<BTreeMap<&'static str, u64>>,
     connections_closed: Mutex<BTreeMap<&'static str, u64>>,
+    requests_refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
@@ -65,6 +66,17 @@ impl Metrics {
         bump(&self.connections_closed, reason);
     }
 
+    /// Counts a request refused at the edge (before or while its body is
+    /// read), by `reason` (`sigv2`, `post_upload`, `body_too_slow`, ...).
+    pub fn request_refused(&self, reason: &'static str) {
+        bump(&self.requests_refused, reason);
+    }
+
+    /// Requests refused at the edge for `reason` so far.
+    pub fn requests_refused(&self, reason: &str) -> u64 {
+        self.requests_refused.lock().ok().and_then(|m| m.get(reason).copied()).unwrap_or(0)
+    }
+
     /// Renders the counters in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -89,6 +101,7 @@ impl Metrics {
         for (name, map) in [
             ("s3seal_connections_refused_total", &self.connections_refused),
             ("s3seal_connections_closed_total", &self.connections_closed),
+            ("s3seal_requests_refused_total", &self.requests_refused),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter");
             if let Ok(m) = map.lock() {

@@ -65,7 +65,9 @@ def make_client(args):
         "s3",
         endpoint_url=args.endpoint,
         verify=args.ca_bundle if args.ca_bundle else True,
-        config=Config(s3={"addressing_style": "path"}),
+        # botocore (1.44) presigns S3 URLs with SigV2 unless told s3v4; the
+        # proxy refuses SigV2 by default, as AWS does (docs/PROXY.md).
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
 
 

@@ -36,7 +36,8 @@ async fn sidecars(raw: &aws_sdk_s3::Client) -> Result<Vec<String>> {
 
 async fn exercise(raw: aws_sdk_s3::Client) -> Result<()> {
     raw.create_bucket().bucket(BUCKET).send().await.context("CreateBucket")?;
-    let config = Config { part_size: 5 * 1024 * 1024, ..Config::default() };
+    // Sixteen encrypted data keys: over the default limit of 8, so allowed here.
+    let config = Config { part_size: 5 * 1024 * 1024, max_encrypted_data_keys: Some(16), ..Config::default() };
     let client = Client::with_cmm(raw.clone(), Arc::new(DefaultCmm::new(many_keys()?)), config.clone());
     // A reader holding only one of the sixteen keys.
     let one = Arc::new(RawAesKeyring::new(
@@ -152,7 +153,9 @@ async fn the_proxy_reads_sidecar_envelopes_and_hides_them_from_listings() -> Res
     use s3seal_tests::clients::{ProxyOptions, ProxyProcess, Upstream};
     let dir = tempfile::tempdir()?;
     let upstream = Upstream::s3fs()?;
-    let proxy = ProxyProcess::start(&upstream, dir.path(), &ProxyOptions::default())?;
+    // Objects of sixteen encrypted data keys: over the default limit of 8.
+    let options = ProxyOptions { extra_config: "max_encrypted_data_keys = 16\n".into(), ..ProxyOptions::default() };
+    let proxy = ProxyProcess::start(&upstream, dir.path(), &options)?;
     // The proxy's own key (written by `key_spec`) generates; fifteen more wrap.
     let proxy_key: [u8; 32] =
         std::fs::read(dir.path().join("proxy.key"))?.try_into().map_err(|_| anyhow::anyhow!("key"))?;
@@ -215,7 +218,8 @@ async fn versioned_buckets_keep_the_sidecars_of_deleted_objects() -> Result<()> 
     raw.create_bucket().bucket(BUCKET).send().await?;
     let versioning = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
     raw.put_bucket_versioning().bucket(BUCKET).versioning_configuration(versioning).send().await?;
-    let client = Client::with_cmm(raw.clone(), Arc::new(DefaultCmm::new(many_keys()?)), Config::default());
+    let config = Config { max_encrypted_data_keys: Some(16), ..Config::default() };
+    let client = Client::with_cmm(raw.clone(), Arc::new(DefaultCmm::new(many_keys()?)), config);
     let data = plaintext(0x51de_ca43, 70_000);
     client.put_object().bucket(BUCKET).key("kept").body(data.clone()).send().await?;
     let version =

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use s3seal::keyspec::KeySpec;
 use s3seal_proxy::config::PartialSettings;
-use s3seal_proxy::config::{PartialCache, PartialLimits, PartialTls, PartialUpstream};
+use s3seal_proxy::config::{PartialAuth, PartialCache, PartialLimits, PartialTls, PartialUpstream};
 use s3seal_proxy::{Error, Server};
 
 use crate::fail::{CliResult, Code, Failure};
@@ -130,6 +130,30 @@ pub struct ProxyArgs {
     /// Seconds a connection stays open with no request in flight [default: 20].
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<u64>,
+    /// Bytes of a request's head (request line and headers) at most [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// Bytes of an XML request body (DeleteObjects, CompleteMultipartUpload, ...) at most [default: 2097152].
+    #[arg(long, value_name = "BYTES")]
+    pub max_xml_body_bytes: Option<usize>,
+    /// Bytes of one PutObject or UploadPart body at most [default: 5368709120].
+    #[arg(long, value_name = "BYTES")]
+    pub max_object_bytes: Option<u64>,
+    /// Seconds of waiting for a request body over which it must average --min-body-rate [default: 20].
+    #[arg(long, value_name = "SECS")]
+    pub body_timeout: Option<u64>,
+    /// Bytes per second a request body must average over each --body-timeout of waiting [default: 1024].
+    #[arg(long, value_name = "BYTES")]
+    pub min_body_rate: Option<u64>,
+    /// The region clients sign for, or * for any [default: the upstream's signing region].
+    #[arg(long, value_name = "REGION|*")]
+    pub client_region: Option<String>,
+    /// INSECURE: accept AWS Signature Version 2 from clients (HMAC-SHA1, no region, no payload hash).
+    #[arg(long)]
+    pub insecure_allow_sigv2: bool,
+    /// Refuse stored envelopes with more encrypted data keys than this, before any KMS call [default: 8].
+    #[arg(long, value_name = "N")]
+    pub max_encrypted_data_keys: Option<usize>,
     /// Print the effective settings (secrets hidden) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -161,6 +185,15 @@ impl ProxyArgs {
             max_connections_per_address: self.max_connections_per_address,
             header_timeout_secs: self.header_timeout,
             idle_timeout_secs: self.idle_timeout,
+            max_header_bytes: self.max_header_bytes,
+            max_xml_body_bytes: self.max_xml_body_bytes,
+            max_object_bytes: self.max_object_bytes,
+            body_timeout_secs: self.body_timeout,
+            min_body_rate: self.min_body_rate,
+        };
+        let auth = PartialAuth {
+            region: self.client_region.clone(),
+            insecure_allow_sigv2: self.insecure_allow_sigv2.then_some(true),
         };
         PartialSettings {
             listen: self.listen.clone(),
@@ -177,6 +210,8 @@ impl ProxyArgs {
             shutdown_timeout_secs: self.shutdown_timeout,
             commitment_policy: self.commitment_policy.clone(),
             limits: (limits != PartialLimits::default()).then_some(limits),
+            auth: (auth != PartialAuth::default()).then_some(auth),
+            max_encrypted_data_keys: self.max_encrypted_data_keys,
         }
     }
 }
@@ -266,6 +301,14 @@ mod tests {
             max_connections_per_address: None,
             header_timeout: None,
             idle_timeout: Some(5),
+            max_header_bytes: None,
+            max_xml_body_bytes: Some(1000),
+            max_object_bytes: None,
+            body_timeout: Some(7),
+            min_body_rate: None,
+            client_region: Some("*".into()),
+            insecure_allow_sigv2: true,
+            max_encrypted_data_keys: Some(3),
             print_config: false,
         };
         let p = args.to_partial();
@@ -279,6 +322,10 @@ mod tests {
         assert_eq!(s.keys.len(), 1);
         assert_eq!(s.limits.max_connections, 100);
         assert_eq!(s.limits.max_connections_per_address, 100, "never above the total");
+        assert_eq!((s.requests.max_xml_body_bytes, s.requests.body_timeout.as_secs()), (1000, 7));
+        assert_eq!(s.auth.region, s3seal_proxy::config::ClientRegion::Any);
+        assert!(s.auth.insecure_allow_sigv2);
+        assert_eq!(s.max_encrypted_data_keys, 3);
         assert_eq!(s.limits.idle_timeout, std::time::Duration::from_secs(5));
         assert_eq!(s.limits.header_timeout, s3seal_proxy::config::DEFAULT_HEADER_TIMEOUT);
     }

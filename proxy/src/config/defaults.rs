@@ -34,3 +34,20 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection may stay open with no request in flight (S3
 /// itself closes idle connections after about 20 s).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bytes of a request head at most (hyper's smallest buffer is 8 KiB).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The smallest head limit accepted.
+pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+/// Bytes of an XML request body at most: a CompleteMultipartUpload of
+/// 10,000 parts with checksums, or a DeleteObjects of 1,000 long keys, fits.
+pub const DEFAULT_MAX_XML_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Plaintext bytes of one PutObject or UploadPart at most (S3's limit).
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// The window of the minimum body rate.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bytes per second a request body must average over each window.
+pub const DEFAULT_MIN_BODY_RATE: u64 = 1024;
+/// The value of `auth.region` that accepts any region.
+pub const ANY_REGION: &str = "*";
+/// Encrypted data keys an envelope may hold, unless told otherwise.
+pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: usize = s3seal::s3::DEFAULT_MAX_ENCRYPTED_DATA_KEYS;

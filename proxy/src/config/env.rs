@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::credentials::{Secret, parse_client_credentials};
-use super::partial::{PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
+use super::partial::{PartialAuth, PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
 use crate::error::{Error, Result};
 
 /// Reads a variable, treating an empty value as unset.
@@ -77,6 +77,17 @@ impl PartialSettings {
             max_connections_per_address: parse_var(l, "S3SEAL_MAX_CONNECTIONS_PER_ADDRESS")?,
             header_timeout_secs: parse_var(l, "S3SEAL_HEADER_TIMEOUT_SECS")?,
             idle_timeout_secs: parse_var(l, "S3SEAL_IDLE_TIMEOUT_SECS")?,
+            max_header_bytes: parse_var(l, "S3SEAL_MAX_HEADER_BYTES")?,
+            max_xml_body_bytes: parse_var(l, "S3SEAL_MAX_XML_BODY_BYTES")?,
+            max_object_bytes: parse_var(l, "S3SEAL_MAX_OBJECT_BYTES")?,
+            body_timeout_secs: parse_var(l, "S3SEAL_BODY_TIMEOUT_SECS")?,
+            min_body_rate: parse_var(l, "S3SEAL_MIN_BODY_RATE")?,
+        };
+        let auth = PartialAuth {
+            region: var(l, "S3SEAL_CLIENT_REGION"),
+            insecure_allow_sigv2: var(l, "S3SEAL_INSECURE_ALLOW_SIGV2")
+                .map(|v| parse_bool("S3SEAL_INSECURE_ALLOW_SIGV2", &v))
+                .transpose()?,
         };
         let some_if = |set: bool| set.then_some(());
         Ok(Self {
@@ -94,6 +105,8 @@ impl PartialSettings {
             shutdown_timeout_secs: parse_var(l, "S3SEAL_SHUTDOWN_TIMEOUT_SECS")?,
             commitment_policy: var(l, "S3SEAL_COMMITMENT_POLICY"),
             limits: some_if(limits != PartialLimits::default()).map(|()| limits),
+            auth: some_if(auth != PartialAuth::default()).map(|()| auth),
+            max_encrypted_data_keys: parse_var(l, "S3SEAL_MAX_ENCRYPTED_DATA_KEYS")?,
         })
     }
 }

@@ -32,10 +32,15 @@ mod tests;
 
 pub use credentials::{ClientCredential, Secret, parse_client_credentials};
 pub use defaults::{
-    AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH, DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_REGION,
-    DEFAULT_SHUTDOWN_TIMEOUT, MAX_FRAME_LENGTH, OFF,
+    ANY_REGION, AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_BODY_TIMEOUT, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH,
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_OBJECT_BYTES, DEFAULT_MAX_XML_BODY_BYTES, DEFAULT_MIN_BODY_RATE, DEFAULT_REGION,
+    DEFAULT_SHUTDOWN_TIMEOUT, MAX_FRAME_LENGTH, MIN_HEADER_BYTES, OFF,
 };
-pub use partial::{PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
+pub use partial::{PartialAuth, PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
 pub use resolve::parse_suite;
-pub use settings::{ConnectionLimits, Settings, StaticCredentials, TlsSettings, UpstreamSettings};
+pub use settings::{
+    AuthSettings, ClientRegion, ConnectionLimits, RequestLimits, Settings, StaticCredentials, TlsSettings,
+    UpstreamSettings,
+};

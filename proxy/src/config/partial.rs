@@ -83,6 +83,31 @@ pub struct PartialLimits {
     pub header_timeout_secs: Option<u64>,
     /// Seconds a connection may stay open with no request in flight.
     pub idle_timeout_secs: Option<u64>,
+    /// Bytes of a request's head (request line and headers) at most.
+    pub max_header_bytes: Option<usize>,
+    /// Bytes of an XML (or JSON) request body at most (DeleteObjects,
+    /// CompleteMultipartUpload, tagging, bucket configuration...).
+    pub max_xml_body_bytes: Option<usize>,
+    /// Plaintext bytes of one PutObject or UploadPart body at most.
+    pub max_object_bytes: Option<u64>,
+    /// Seconds of waiting for a request body over which it must bring at
+    /// least `min_body_rate` bytes per second.
+    pub body_timeout_secs: Option<u64>,
+    /// Bytes per second a request body must average over each
+    /// `body_timeout_secs` of waiting for it.
+    pub min_body_rate: Option<u64>,
+}
+
+/// How clients authenticate (`[auth]`): see [`super::AuthSettings`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialAuth {
+    /// The region clients must sign for (their credential scope), or `*`
+    /// for any region.
+    pub region: Option<String>,
+    /// Accept AWS Signature Version 2 (HMAC-SHA1, no region, no payload
+    /// hash). Insecure; off by default.
+    pub insecure_allow_sigv2: Option<bool>,
 }
 
 /// Settings as given by one source (file, environment or flags); every
@@ -114,8 +139,13 @@ pub struct PartialSettings {
     pub cache: Option<PartialCache>,
     /// Seconds a graceful shutdown waits for open requests.
     pub shutdown_timeout_secs: Option<u64>,
-    /// Limits on client connections.
+    /// Limits on client connections and requests.
     pub limits: Option<PartialLimits>,
+    /// How clients authenticate.
+    pub auth: Option<PartialAuth>,
+    /// Stored envelopes (and those carried by upload ids) with more
+    /// encrypted data keys than this are refused before any key is unwrapped.
+    pub max_encrypted_data_keys: Option<usize>,
     /// Which Amazon S3 Encryption Client objects are read:
     /// `require-encrypt-require-decrypt` (default: format V3 only) or
     /// `require-encrypt-allow-decrypt` (also V2, which has no key commitment).
@@ -176,6 +206,20 @@ impl PartialLimits {
             max_connections_per_address: pick(self.max_connections_per_address, lower.max_connections_per_address),
             header_timeout_secs: pick(self.header_timeout_secs, lower.header_timeout_secs),
             idle_timeout_secs: pick(self.idle_timeout_secs, lower.idle_timeout_secs),
+            max_header_bytes: pick(self.max_header_bytes, lower.max_header_bytes),
+            max_xml_body_bytes: pick(self.max_xml_body_bytes, lower.max_xml_body_bytes),
+            max_object_bytes: pick(self.max_object_bytes, lower.max_object_bytes),
+            body_timeout_secs: pick(self.body_timeout_secs, lower.body_timeout_secs),
+            min_body_rate: pick(self.min_body_rate, lower.min_body_rate),
+        }
+    }
+}
+
+impl PartialAuth {
+    fn over(self, lower: Self) -> Self {
+        Self {
+            region: pick(self.region, lower.region),
+            insecure_allow_sigv2: pick(self.insecure_allow_sigv2, lower.insecure_allow_sigv2),
         }
     }
 }
@@ -218,6 +262,8 @@ impl PartialSettings {
             cache: merge(self.cache, lower.cache, PartialCache::over),
             shutdown_timeout_secs: pick(self.shutdown_timeout_secs, lower.shutdown_timeout_secs),
             limits: merge(self.limits, lower.limits, PartialLimits::over),
+            auth: merge(self.auth, lower.auth, PartialAuth::over),
+            max_encrypted_data_keys: pick(self.max_encrypted_data_keys, lower.max_encrypted_data_keys),
             commitment_policy: pick(self.commitment_policy, lower.commitment_policy),
         }
     }

@@ -13,12 +13,17 @@ use s3seal::object::ObjectSuite;
 
 use super::credentials::{ClientCredential, Secret};
 use super::defaults::{
-    AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH, DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-    DEFAULT_SHUTDOWN_TIMEOUT, MAX_FRAME_LENGTH, OFF,
+    ANY_REGION, AWS_ENDPOINT, DEFAULT_ADMIN_LISTEN, DEFAULT_BODY_TIMEOUT, DEFAULT_DATA_DIR, DEFAULT_FRAME_LENGTH,
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_OBJECT_BYTES, DEFAULT_MAX_XML_BODY_BYTES, DEFAULT_MIN_BODY_RATE, DEFAULT_SHUTDOWN_TIMEOUT,
+    MAX_FRAME_LENGTH, MIN_HEADER_BYTES, OFF,
 };
-use super::partial::{PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
-use super::settings::{ConnectionLimits, Settings, StaticCredentials, TlsSettings, UpstreamSettings};
+use super::partial::{PartialAuth, PartialCache, PartialLimits, PartialSettings, PartialTls, PartialUpstream};
+use super::settings::{
+    AuthSettings, ClientRegion, ConnectionLimits, RequestLimits, Settings, StaticCredentials, TlsSettings,
+    UpstreamSettings,
+};
 use crate::error::{Error, Result};
 
 impl PartialSettings {
@@ -42,7 +47,22 @@ impl PartialSettings {
         let cache = resolve_cache(self.cache.unwrap_or_default())?;
         let shutdown_timeout = self.shutdown_timeout_secs.map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs);
         let commitment_policy = resolve_commitment_policy(self.commitment_policy.as_deref())?;
-        let limits = resolve_limits(self.limits.unwrap_or_default())?;
+        let partial_limits = self.limits.unwrap_or_default();
+        let requests = resolve_request_limits(&partial_limits)?;
+        let limits = resolve_limits(partial_limits)?;
+        let auth = resolve_auth(self.auth.unwrap_or_default())?;
+        let max_encrypted_data_keys = match self.max_encrypted_data_keys {
+            Some(0) => return Err(Error::Config("max_encrypted_data_keys must be at least 1".into())),
+            Some(n) => n,
+            None => DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+        };
+        // Every key but a discovery one wraps each new data key once.
+        let wrapping = keys.iter().filter(|k| !matches!(k, KeySpec::KmsDiscovery { .. })).count();
+        if wrapping > max_encrypted_data_keys {
+            return Err(Error::Config(format!(
+                "{wrapping} keys are configured, so every object gets {wrapping} encrypted data keys, more than max_encrypted_data_keys = {max_encrypted_data_keys}: raise it"
+            )));
+        }
         Ok(Settings {
             listen,
             admin_listen,
@@ -58,6 +78,9 @@ impl PartialSettings {
             shutdown_timeout,
             commitment_policy,
             limits,
+            requests,
+            auth,
+            max_encrypted_data_keys,
         })
     }
 }
@@ -354,4 +377,44 @@ fn resolve_limits(l: PartialLimits) -> Result<ConnectionLimits> {
         header_timeout: positive("header_timeout_secs", l.header_timeout_secs, DEFAULT_HEADER_TIMEOUT)?,
         idle_timeout: positive("idle_timeout_secs", l.idle_timeout_secs, DEFAULT_IDLE_TIMEOUT)?,
     })
+}
+
+fn resolve_request_limits(l: &PartialLimits) -> Result<RequestLimits> {
+    let max_header_bytes = l.max_header_bytes.unwrap_or(DEFAULT_MAX_HEADER_BYTES);
+    if max_header_bytes < MIN_HEADER_BYTES {
+        return Err(Error::Config(format!("limits max_header_bytes must be at least {MIN_HEADER_BYTES}")));
+    }
+    let max_xml_body_bytes = l.max_xml_body_bytes.unwrap_or(DEFAULT_MAX_XML_BODY_BYTES);
+    let max_object_bytes = l.max_object_bytes.unwrap_or(DEFAULT_MAX_OBJECT_BYTES);
+    if max_xml_body_bytes == 0 || max_object_bytes == 0 {
+        return Err(Error::Config("limits max_xml_body_bytes and max_object_bytes must be at least 1".into()));
+    }
+    let body_timeout = match l.body_timeout_secs {
+        Some(0) => return Err(Error::Config("limits body_timeout_secs must be at least 1".into())),
+        Some(s) => Duration::from_secs(s),
+        None => DEFAULT_BODY_TIMEOUT,
+    };
+    Ok(RequestLimits {
+        max_header_bytes,
+        max_xml_body_bytes,
+        max_object_bytes,
+        body_timeout,
+        min_body_rate: l.min_body_rate.unwrap_or(DEFAULT_MIN_BODY_RATE),
+    })
+}
+
+/// The client region: as given (`*` for any), else the upstream's.
+fn resolve_auth(a: PartialAuth) -> Result<AuthSettings> {
+    let region = match a.region.as_deref().map(str::trim) {
+        Some(ANY_REGION) => ClientRegion::Any,
+        Some("") => return Err(Error::Config("auth region is empty (use \"*\" to accept any region)".into())),
+        Some(r) if !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+            return Err(Error::Config(format!(
+                "auth region {r:?}: expected a region name such as us-east-1, or \"*\""
+            )));
+        }
+        Some(r) => ClientRegion::Named(r.to_string()),
+        None => ClientRegion::Upstream,
+    };
+    Ok(AuthSettings { region, insecure_allow_sigv2: a.insecure_allow_sigv2.unwrap_or(false) })
 }

@@ -85,6 +85,57 @@ pub struct Settings {
     pub commitment_policy: CommitmentPolicy,
     /// Limits on client connections.
     pub limits: ConnectionLimits,
+    /// Limits on each request: head, bodies, body rate.
+    pub requests: RequestLimits,
+    /// How clients authenticate.
+    pub auth: AuthSettings,
+    /// Envelopes with more encrypted data keys than this are refused before
+    /// any key is unwrapped (`s3seal::s3::Config::max_encrypted_data_keys`).
+    pub max_encrypted_data_keys: usize,
+}
+
+/// Limits on each client request, checked before (head, declared sizes)
+/// and while (body rate) it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Bytes of a request's head (request line and headers; HTTP/2: the
+    /// header list) at most.
+    pub max_header_bytes: usize,
+    /// Bytes of a request body that is parsed whole (XML or JSON:
+    /// DeleteObjects, CompleteMultipartUpload, tagging, bucket
+    /// configuration...) at most.
+    pub max_xml_body_bytes: usize,
+    /// Plaintext bytes of one PutObject or UploadPart body at most.
+    pub max_object_bytes: u64,
+    /// The window of the minimum body rate: each `body_timeout` spent
+    /// waiting for a request body must bring `body_timeout × min_body_rate`
+    /// bytes, else the request is answered `400 RequestTimeout`.
+    pub body_timeout: std::time::Duration,
+    /// Bytes per second a request body must average over each window.
+    pub min_body_rate: u64,
+}
+
+/// The region of the credential scope clients must sign for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientRegion {
+    /// Any region (`auth.region = "*"`).
+    Any,
+    /// This region.
+    Named(String),
+    /// The upstream's signing region, as resolved at start (the setting,
+    /// else the AWS configuration, else `us-east-1`; the embedded
+    /// upstream's is `us-east-1`). The default.
+    Upstream,
+}
+
+/// How clients authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// The region clients must sign for.
+    pub region: ClientRegion,
+    /// Accept AWS Signature Version 2 (with its `Date` checked as SigV4's,
+    /// and presigned URLs expiring within 7 days). Insecure.
+    pub insecure_allow_sigv2: bool,
 }
 
 /// Limits on client connections. The connection counts are upper bounds:

@@ -216,3 +216,64 @@ fn upstream_sse_from_every_source() {
     let e = embedded.unwrap().resolve().unwrap_err();
     assert!(e.to_string().contains("embedded"), "{e}");
 }
+
+/// Request limits, client authentication and the EDK limit: defaults,
+/// file, environment (over the file), and refusals.
+#[test]
+fn request_limits_and_auth() {
+    let s = Settings::default();
+    assert_eq!(s.requests.max_header_bytes, DEFAULT_MAX_HEADER_BYTES);
+    assert_eq!(s.requests.max_xml_body_bytes, DEFAULT_MAX_XML_BODY_BYTES);
+    assert_eq!(s.requests.max_object_bytes, DEFAULT_MAX_OBJECT_BYTES);
+    assert_eq!((s.requests.body_timeout, s.requests.min_body_rate), (DEFAULT_BODY_TIMEOUT, DEFAULT_MIN_BODY_RATE));
+    assert_eq!(s.auth, AuthSettings { region: ClientRegion::Upstream, insecure_allow_sigv2: false });
+    assert_eq!(s.max_encrypted_data_keys, 8);
+
+    let file = PartialSettings::from_toml_str(
+        r#"
+        max_encrypted_data_keys = 3
+        [limits]
+        max_header_bytes = 16384
+        max_xml_body_bytes = 1000
+        max_object_bytes = 2000
+        body_timeout_secs = 7
+        min_body_rate = 10
+        [auth]
+        region = "eu-west-1"
+        "#,
+    )
+    .unwrap();
+    let s = file.clone().resolve().unwrap();
+    let want = RequestLimits {
+        max_header_bytes: 16384,
+        max_xml_body_bytes: 1000,
+        max_object_bytes: 2000,
+        body_timeout: Duration::from_secs(7),
+        min_body_rate: 10,
+    };
+    assert_eq!(
+        (s.requests, &s.auth.region, s.max_encrypted_data_keys),
+        (want, &ClientRegion::Named("eu-west-1".into()), 3)
+    );
+    let env = PartialSettings::from_env_with(env(&[
+        ("S3SEAL_CLIENT_REGION", "*"),
+        ("S3SEAL_INSECURE_ALLOW_SIGV2", "true"),
+        ("S3SEAL_BODY_TIMEOUT_SECS", "9"),
+        ("S3SEAL_MAX_ENCRYPTED_DATA_KEYS", "4"),
+    ]))
+    .unwrap();
+    let s = env.over(file).resolve().unwrap();
+    assert_eq!(s.auth, AuthSettings { region: ClientRegion::Any, insecure_allow_sigv2: true });
+    assert_eq!((s.requests.body_timeout, s.requests.max_object_bytes), (Duration::from_secs(9), 2000));
+    assert_eq!(s.max_encrypted_data_keys, 4);
+
+    for bad in [
+        "[limits]\nmax_header_bytes = 4096",
+        "[limits]\nbody_timeout_secs = 0",
+        "max_encrypted_data_keys = 0",
+        "[auth]\nregion = \"\"",
+        "max_encrypted_data_keys = 1\nkeys = [\"aes:a:b:/k\", \"aes:a:c:/k\"]",
+    ] {
+        assert!(PartialSettings::from_toml_str(bad).unwrap().resolve().is_err(), "{bad}");
+    }
+}

@@ -71,6 +71,16 @@ pub(super) fn map_err(e: Error) -> S3Error {
         Error::InvalidParameter(m) => s3_error!(InvalidRequest, "{m}"),
         e @ Error::UnsupportedRequestField { .. } => s3_error!(NotImplemented, "{e}"),
         Error::EncryptionContext(m) => s3_error!(InvalidRequest, "encryption context: {m}"),
+        Error::TooManyEncryptedDataKeys { found, limit } => {
+            // Stored data a retry cannot fix: a 4xx, as S3 answers an
+            // object it will not serve in its present state.
+            let mut e = s3_error!(
+                InvalidObjectState,
+                "The object's stored envelope holds {found} encrypted data keys, more than this proxy's limit of {limit} (max_encrypted_data_keys): it was not opened, and no key was unwrapped."
+            );
+            e.set_status_code(S::FORBIDDEN);
+            e
+        }
         Error::Io(io) => custom("S3SealUpstreamError", S::BAD_GATEWAY, format!("I/O error: {io}")),
         other if other.is_verification_failure() => custom(
             "S3SealIntegrityError",
@@ -138,6 +148,14 @@ mod tests {
             assert_eq!(e.code().as_str(), code, "{kind:?}");
             assert!(e.message().is_some_and(|m| m.contains("GenerateDataKey")), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn too_many_keys_is_a_client_error_naming_the_limit() {
+        let e = map_err(Error::TooManyEncryptedDataKeys { found: 5000, limit: 8 });
+        assert_eq!(e.status_code(), Some(http::StatusCode::FORBIDDEN));
+        assert_eq!(e.code().as_str(), "InvalidObjectState");
+        assert!(e.message().is_some_and(|m| m.contains("5000") && m.contains("max_encrypted_data_keys")));
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! * Operations not known to be safe (SelectObjectContent,
 //!   WriteGetObjectResponse, GetObjectAttributes, torrents, restores, ...)
 //!   are not implemented here, so s3s answers `NotImplemented` and nothing
-//!   reaches the upstream. Browser POST uploads reach `put_object` through
-//!   s3s and are stored encrypted like any other upload.
+//!   reaches the upstream. Browser POST uploads never get here: the
+//!   server's edge refuses them from their head (`501 NotImplemented`).
 //!
 //! ETags: one per object, derived from the stored object's ETag only: a
 //! single-request object's `X` is shown as `X-0` (so that sync tools do
@@ -34,8 +34,11 @@
 //! proxy cannot honour is refused with an error naming it.
 //!
 //! Multipart uploads are stateless: the upload id handed to clients carries
-//! the upstream upload id and the object's envelope, so any proxy instance
-//! can take any part, and a restart loses nothing.
+//! the upstream upload id and the object's envelope, bound together (and
+//! to the bucket and key) by a tag made with the upload's data key, so any
+//! proxy instance can take any part, a restart loses nothing, and a
+//! spliced or altered id is `404 NoSuchUpload` before anything is sent
+//! upstream.
 
 mod checksums;
 mod errors;

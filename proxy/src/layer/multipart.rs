@@ -13,7 +13,7 @@ use super::headers::{GivesObjectHeaders, copy_source_range, timestamp_out};
 use super::passthrough::{complete_request, create_request, part_copy_request};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
 use super::service::EncryptingS3;
-use super::upload_id::{decode_upload_id, encode_upload_id};
+use super::upload_id::{decode_upload_id, encode_upload_id, no_such_upload};
 
 pub(super) async fn create_multipart_upload(
     s3: &EncryptingS3,
@@ -35,7 +35,7 @@ pub(super) async fn create_multipart_upload(
     let output = CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
-        upload_id: Some(encode_upload_id(up.upload_id(), up.envelope())?),
+        upload_id: Some(encode_upload_id(&up)?),
         ..Default::default()
     };
     Ok(S3Response::new(output))
@@ -223,9 +223,8 @@ pub(super) async fn abort_multipart_upload(
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let mut req = req;
-    if let Ok((upstream, _)) = decode_upload_id(&req.input.upload_id) {
-        req.input.upload_id = upstream;
-    }
+    let up = resume(s3, &req.input.bucket, &req.input.key, &req.input.upload_id).await?;
+    req.input.upload_id = up.upload_id().to_string();
     s3.forward.abort_multipart_upload(req).await
 }
 
@@ -237,10 +236,24 @@ fn part_number(n: i32) -> S3Result<u32> {
         .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
 }
 
-/// The upload a client's upload id names, resumed.
+/// The upload a client's upload id names, resumed, after checking that the
+/// id binds its upstream upload id and envelope to this bucket and key
+/// (before anything is sent upstream): else `404 NoSuchUpload`.
 async fn resume(s3: &EncryptingS3, bucket: &str, key: &str, upload_id: &str) -> S3Result<MultipartUpload> {
-    let (upstream, envelope) = decode_upload_id(upload_id)?;
-    MultipartUpload::resume(&s3.client, bucket, key, upstream, envelope, &EncryptionContext::new())
+    let id = decode_upload_id(upload_id)?;
+    let refused = |why: &str| {
+        tracing::info!(bucket, key, reason = why, "upload id refused");
+        no_such_upload(why)
+    };
+    let up = MultipartUpload::resume(&s3.client, bucket, key, id.upstream, id.envelope, &EncryptionContext::new())
         .await
-        .map_err(map_err)
+        .map_err(|e| match e {
+            // The envelope is not this object's (its header tag names
+            // another key, or its data key does not commit).
+            Error::Authentication(_) | Error::CommitmentMismatch => refused("its envelope is not this object's"),
+            Error::TooManyEncryptedDataKeys { .. } => refused("its envelope holds too many encrypted data keys"),
+            other => map_err(other),
+        })?;
+    up.verify_binding_tag(&id.tag).map_err(|_| refused("it does not bind its upload to this object"))?;
+    Ok(up)
 }

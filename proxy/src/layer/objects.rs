@@ -233,12 +233,22 @@ pub(super) async fn delete_object(
     r
 }
 
+/// Keys one DeleteObjects request may name (S3's limit).
+const MAX_DELETE_KEYS: usize = 1000;
+
 pub(super) async fn delete_objects(
     s3: &EncryptingS3,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     use futures_util::StreamExt;
     let mut req = req;
+    // S3's limit, checked before any lookup.
+    if req.input.delete.objects.len() > MAX_DELETE_KEYS {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema (at most {MAX_DELETE_KEYS} keys per DeleteObjects request)."
+        ));
+    }
     for o in &mut req.input.delete.objects {
         o.e_tag = o.e_tag.take().map(|e| ETag::Strong(etag_in(e.value()).trim_matches('"').to_string()));
     }

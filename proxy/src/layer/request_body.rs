@@ -88,6 +88,9 @@ pub(super) struct BodyOutcome {
 pub(super) struct VerifyingReader {
     inner: StreamReader<HashingStream, Bytes>,
     checked: bool,
+    /// The length the client declared, if any: the body must bring it.
+    len: Option<u64>,
+    read: u64,
     expected: Expected,
     trailers: Option<s3s::TrailingHeaders>,
     outcome: Arc<Mutex<BodyOutcome>>,
@@ -111,12 +114,32 @@ impl VerifyingReader {
         let hasher = Hasher::new(md5, expected.algorithm(), work && len.is_none_or(|n| n >= HASH_ASIDE_MIN));
         let stream = HashingStream { inner: stream, hasher, pending: None };
         (
-            Self { inner: StreamReader::new(stream), checked: false, expected, trailers, outcome: outcome.clone() },
+            Self {
+                inner: StreamReader::new(stream),
+                checked: false,
+                len,
+                read: 0,
+                expected,
+                trailers,
+                outcome: outcome.clone(),
+            },
             outcome,
         )
     }
 
     fn check(&mut self, digests: Digests) -> Result<(), S3Error> {
+        if let Some(want) = self.len
+            && want != self.read
+        {
+            // A body shorter (or longer) than its declared length
+            // (`Content-Length`, `x-amz-decoded-content-length`): the
+            // client's fault, never stored.
+            return Err(s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header ({} of {want}).",
+                self.read
+            ));
+        }
         if let Some(want) = &self.expected.md5
             && Some(want.trim()) != digests.md5_base64().as_deref()
         {
@@ -124,12 +147,22 @@ impl VerifyingReader {
         }
         let declared = match (&self.expected.header, self.expected.trailer) {
             (Some((a, v)), _) => Some((*a, v.clone())),
-            (None, Some(a)) => self
-                .trailers
-                .as_ref()
-                .and_then(|t| t.read(|h| h.get(a.header_name()).and_then(|v| v.to_str().ok()).map(str::to_string)))
-                .flatten()
-                .map(|v| (a, v)),
+            (None, Some(a)) => {
+                let sent = self
+                    .trailers
+                    .as_ref()
+                    .and_then(|t| t.read(|h| h.get(a.header_name()).and_then(|v| v.to_str().ok()).map(str::to_string)))
+                    .flatten();
+                // A checksum announced in `x-amz-trailer` must come.
+                let v = sent.ok_or_else(|| {
+                    s3_error!(
+                        IncompleteBody,
+                        "The trailer {} announced in x-amz-trailer did not arrive.",
+                        a.header_name()
+                    )
+                })?;
+                Some((a, v))
+            }
             (None, None) => None,
         };
         if let Some((a, want)) = declared
@@ -184,8 +217,11 @@ impl AsyncRead for VerifyingReader {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "checksum mismatch")));
                 }
             }
-        } else if let Ok(mut o) = this.outcome.lock() {
-            o.bytes += n as u64;
+        } else {
+            this.read += n as u64;
+            if let Ok(mut o) = this.outcome.lock() {
+                o.bytes += n as u64;
+            }
         }
         Poll::Ready(Ok(()))
     }

@@ -17,7 +17,7 @@ use super::connections::{Gate, Ticket, fit_to_open_files};
 use super::logging::Logged;
 use super::tls::tls_acceptor;
 use crate::admin::Admin;
-use crate::config::{ConnectionLimits, Settings};
+use crate::config::{ConnectionLimits, RequestLimits, Settings};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -84,14 +84,20 @@ impl ClientConnections {
     pub(super) fn new(
         acceptor: Option<TlsAcceptor>,
         service: Logged,
-        limits: ConnectionLimits,
+        (limits, requests): (ConnectionLimits, RequestLimits),
         metrics: Arc<Metrics>,
     ) -> Self {
         let limits = fit_to_open_files(limits);
         let mut http = ConnBuilder::new(TokioExecutor::new());
-        http.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        // The read buffer bounds a request's head (431 beyond it) and what
+        // one connection holds of a body at a time.
+        http.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(requests.max_header_bytes);
         http.http2()
             .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(requests.max_header_bytes).unwrap_or(u32::MAX))
             .keep_alive_interval(H2_PING_INTERVAL)
             .keep_alive_timeout(H2_PING_TIMEOUT)
             .max_concurrent_streams(H2_MAX_STREAMS);
@@ -148,7 +154,7 @@ async fn serve_connection<IO>(io: IO, conns: &ClientConnections, ticket: Arc<Tic
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = Logged { inner: conns.service.inner.clone(), ticket: Some(ticket.clone()) };
+    let service = Logged { ticket: Some(ticket.clone()), ..conns.service.clone() };
     let conn = conns.http.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let idle_timeout = conns.limits.idle_timeout;

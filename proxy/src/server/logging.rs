@@ -8,12 +8,16 @@ use hyper::body::Incoming;
 use s3s::service::S3Service;
 
 use super::connections::Ticket;
+use super::edge::Edge;
 
-/// The S3 service with one log line per request: method, path (never the
-/// query, which holds presigned signatures), status, duration.
+/// The S3 service behind the edge, with one log line per request: method,
+/// path (never the query, which holds presigned signatures), status,
+/// duration.
 #[derive(Clone)]
 pub(super) struct Logged {
     pub(super) inner: S3Service,
+    /// What every request passes first (see [`super::edge`]).
+    pub(super) edge: Arc<Edge>,
     /// The connection's admission: tells it when a request is in flight.
     pub(super) ticket: Option<Arc<Ticket>>,
 }
@@ -47,11 +51,18 @@ impl hyper::service::Service<http::Request<Incoming>> for Logged {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let inner = self.inner.clone();
+        let edge = self.edge.clone();
         let in_flight = InFlight::new(self.ticket.clone());
         Box::pin(async move {
             let _in_flight = in_flight;
             let t0 = Instant::now();
-            let mut result = hyper::service::Service::call(&inner, req).await;
+            let mut result = match edge.admit(req) {
+                Err(refused) => Ok(*refused),
+                Ok((req, admitted)) => {
+                    let r = inner.call(req).await;
+                    edge.settle(&method, &path, &admitted, r)
+                }
+            };
             // A HEAD response has no body (error responses from s3s carry
             // their XML; HTTP/2 would treat that as a protocol error).
             if method == http::Method::HEAD

@@ -14,6 +14,7 @@
 //! ```
 
 mod connections;
+mod edge;
 mod info;
 mod listen;
 mod logging;
@@ -41,6 +42,7 @@ use crate::embedded::Embedded;
 use crate::error::{Error, Result};
 use crate::layer::EncryptingS3;
 use crate::metrics::Metrics;
+use edge::{AuthRules, Edge};
 use info::ServerInfo;
 use listen::{ClientConnections, Listeners, serve_admin, serve_clients};
 use logging::Logged;
@@ -117,14 +119,16 @@ impl Server {
             metrics: metrics.clone(),
             frame_length: settings.frame_length,
         })?;
-        let service = s3_service(s3, &prepared.access.clients, &settings.domains);
+        let service = s3_service(s3, &prepared.access.clients, &settings);
+        let auth = auth_rules(&settings, &prepared.s3);
+        let edge = Arc::new(Edge::new(auth, settings.requests, metrics.clone()));
 
         let (stop, stop_rx) = watch::channel(false);
         let draining = Arc::new(AtomicBool::new(false));
         let conns = ClientConnections::new(
             listeners.acceptor.clone(),
-            Logged { inner: service, ticket: None },
-            settings.limits,
+            Logged { inner: service, edge, ticket: None },
+            (settings.limits, settings.requests),
             metrics.clone(),
         );
         let main = tokio::spawn(serve_clients(listeners.client, conns, stop_rx.clone(), settings.shutdown_timeout));
@@ -309,18 +313,47 @@ fn encrypting_client(s3: &aws_sdk_s3::Client, cache: &Arc<CachingCmm>, settings:
         // The embedded upstream is plain http on 127.0.0.1.
         unsigned_upload_payloads: settings.upstream.as_ref().is_none_or(|u| u.unsigned_payloads),
         server_side_encryption: settings.upstream.as_ref().and_then(|u| u.sse.clone()),
+        max_encrypted_data_keys: Some(settings.max_encrypted_data_keys),
         ..s3seal::s3::Config::default()
     };
     s3seal::s3::Client::with_cmm(s3.clone(), cache.clone(), config)
 }
 
-/// The S3 protocol service over `s3`: client authentication and, with
-/// `domains`, virtual-host addressing.
-fn s3_service<S: S3>(s3: S, clients: &[ClientCredential], domains: &[String]) -> S3Service {
+/// The S3 protocol service over `s3`: client authentication, with
+/// `domains` virtual-host addressing, and the limit on XML bodies (which
+/// `s3s` reads whole, after the signature check).
+fn s3_service<S: S3>(s3: S, clients: &[ClientCredential], settings: &Settings) -> S3Service {
     let mut b = S3ServiceBuilder::new(s3);
     b.set_auth(ClientAuth::new(clients));
-    if !domains.is_empty() {
-        b.set_host(crate::host::DomainHost::new(domains));
+    if !settings.domains.is_empty() {
+        b.set_host(crate::host::DomainHost::new(&settings.domains));
     }
+    let mut config = s3s::config::S3Config::default();
+    config.xml_max_body_size = settings.requests.max_xml_body_bytes;
+    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(config))));
     b.build()
+}
+
+/// How clients authenticate: the client region resolved (by default the
+/// upstream client's), logged; loudly when SigV2 is allowed.
+fn auth_rules(settings: &Settings, upstream: &aws_sdk_s3::Client) -> AuthRules {
+    use crate::config::ClientRegion;
+    let region = match &settings.auth.region {
+        ClientRegion::Any => None,
+        ClientRegion::Named(r) => Some(r.clone()),
+        ClientRegion::Upstream => Some(
+            upstream.config().region().map_or_else(|| crate::config::DEFAULT_REGION.to_string(), ToString::to_string),
+        ),
+    };
+    let rules = AuthRules { region, insecure_allow_sigv2: settings.auth.insecure_allow_sigv2 };
+    let region = rules.region.as_deref().unwrap_or(crate::config::ANY_REGION);
+    if rules.insecure_allow_sigv2 {
+        tracing::warn!(
+            region,
+            "insecure_allow_sigv2 is on: clients may sign with AWS Signature Version 2 (HMAC-SHA1, no payload hash, no region)"
+        );
+    } else {
+        tracing::info!(region, "clients sign with SigV4 for this region");
+    }
+    rules
 }

@@ -22,6 +22,11 @@ use crate::suite::{AlgorithmSuite, CommitmentPolicy};
 /// The materials suite used for objects: a 32-byte data key, committing.
 const MATERIALS_SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
 
+/// The HKDF label of an upload binding tag ([`SealedObject::upload_binding_tag`]).
+const UPLOAD_BINDING_LABEL: &[u8] = b"s3seal upload binding v1";
+/// Bytes in an upload binding tag.
+pub(crate) const UPLOAD_BINDING_TAG_LEN: usize = 32;
+
 /// An object's envelope together with its ready-to-use key.
 #[derive(Debug, Clone)]
 pub struct SealedObject {
@@ -178,6 +183,36 @@ impl SealedObject {
         let auth_only = context::filter(&materials.encryption_context, &materials.required_context_keys);
         okey.check_header_tag(&envelope.header_aad(key, &auth_only)?, &envelope.tag)?;
         Ok(Self { envelope, key: Arc::new(okey), data_key, auth_only })
+    }
+
+    /// A tag binding an upload of this object to the store's upload id and
+    /// to the bucket and key: HKDF-SHA512 with the data key as input key
+    /// material and the message id as salt, over a label and the three
+    /// values, each preceded by its length (a PRF of them, keyed by the
+    /// data key). Only a holder of the data key can make it, so an upload
+    /// id that carries it cannot be paired with another upload's envelope
+    /// or used for another bucket or key.
+    pub fn upload_binding_tag(&self, upload_id: &str, bucket: &str, key: &str) -> Result<[u8; UPLOAD_BINDING_TAG_LEN]> {
+        let [a, b, c] = [upload_id, bucket, key].map(|s| (s.len() as u64).to_be_bytes());
+        let info: [&[u8]; 7] =
+            [UPLOAD_BINDING_LABEL, &a, upload_id.as_bytes(), &b, bucket.as_bytes(), &c, key.as_bytes()];
+        let okm = crate::crypto::kdf::hkdf_sha512(
+            &self.envelope.message_id,
+            self.data_key.as_bytes(),
+            &info,
+            UPLOAD_BINDING_TAG_LEN,
+        )?;
+        let mut tag = [0u8; UPLOAD_BINDING_TAG_LEN];
+        tag.copy_from_slice(&okm);
+        Ok(tag)
+    }
+
+    /// Checks a tag made by [`SealedObject::upload_binding_tag`] (in
+    /// constant time): [`Error::Authentication`] if it does not bind this
+    /// object to `upload_id`, `bucket` and `key`.
+    pub fn check_upload_binding_tag(&self, upload_id: &str, bucket: &str, key: &str, tag: &[u8]) -> Result<()> {
+        let want = self.upload_binding_tag(upload_id, bucket, key)?;
+        if bool::from(want.as_slice().ct_eq(tag)) { Ok(()) } else { Err(Error::Authentication("upload binding tag")) }
     }
 
     /// The envelope for the same body stored under another key of the

@@ -89,14 +89,18 @@ pub use copy::{CopyObject, CopyObjectOutput, DeleteObject, ListObjectsV2};
 pub use get::{GetObject, GetObjectOutput};
 pub use head::{Conditions, HeadObject, HeadObjectOutput, ReadAccount};
 pub use multipart::{
-    CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, Upload, UploadOutput,
-    UploadPartCopy, UploadPartCopyOutput,
+    CompleteOutput, CompletedPart, CreateMultipartUpload, MultipartUpload, StoredPart, UPLOAD_BINDING_TAG_LEN, Upload,
+    UploadOutput, UploadPartCopy, UploadPartCopyOutput,
 };
 pub use put::PutObject;
 pub use settings::StoredSettings;
 pub use sidecar::{SIDECAR_PREFIX, SIDECAR_REF_KEY};
 pub use sse::SseDefault;
 pub use write::{ObjectHeaders, PutObjectOutput};
+
+/// The default of [`Config::max_encrypted_data_keys`]: envelopes with more
+/// encrypted data keys are refused before any of them is unwrapped.
+pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: usize = 8;
 
 /// S3's limit on user-defined metadata: keys and values, in bytes.
 pub const MAX_USER_METADATA: usize = 2048;
@@ -118,7 +122,13 @@ pub struct Config {
     pub allow_unencrypted: bool,
     /// AEAD implementation.
     pub backend: Backend,
-    /// Refuse envelopes with more encrypted data keys than this.
+    /// Refuse envelopes with more encrypted data keys than this
+    /// ([`Error::TooManyEncryptedDataKeys`](crate::Error::TooManyEncryptedDataKeys)),
+    /// before any keyring (KMS) call: a stored envelope, or one carried by
+    /// a resumed upload, cannot make a read cost one unwrap attempt per
+    /// key. `None`: no limit. Default:
+    /// [`DEFAULT_MAX_ENCRYPTED_DATA_KEYS`] (as the ESDKs' setting of the
+    /// same name).
     pub max_encrypted_data_keys: Option<usize>,
     /// The format of new objects.
     pub write_format: WriteFormat,
@@ -177,7 +187,7 @@ impl Default for Config {
             concurrency: 4,
             allow_unencrypted: false,
             backend: Backend::default(),
-            max_encrypted_data_keys: None,
+            max_encrypted_data_keys: Some(DEFAULT_MAX_ENCRYPTED_DATA_KEYS),
             write_format: WriteFormat::default(),
             commitment_policy: CommitmentPolicy::default(),
             s3ec_spool: SpoolLimits::default(),

@@ -23,6 +23,9 @@
 //! * [`sigv4`]: a small SigV4 signer for requests no SDK sends (tampered
 //!   signed chunks, POST policies, WriteGetObjectResponse), and
 //!   [`raw_http`] (`raw_http.rs`) to send them.
+//! * [`forge`]: hand-made requests of the attack tests (SigV2, presigned
+//!   URLs of any expiry, unsigned `host`, `aws-chunked` bodies without
+//!   their final chunk or with a lying length, signed POST forms).
 //! * [`CountingRelay`] (`relay.rs`): a TCP relay in front of the upstream
 //!   that counts the bytes the proxy sends it, to show a refused request
 //!   never reached the upstream.
@@ -30,6 +33,7 @@
 mod at_rest;
 mod constants;
 mod data;
+pub mod forge;
 mod process;
 mod proxy;
 mod raw_http;

@@ -87,6 +87,9 @@ pub struct ProxyOptions {
     /// Runs the proxy under `prlimit` with this open-file limit (soft and
     /// hard).
     pub open_files: Option<u64>,
+    /// Extra environment variables, set after the upstream's (so they
+    /// override them: e.g. `AWS_ENDPOINT_URL_KMS` through a relay).
+    pub extra_env: Vec<(&'static str, String)>,
 }
 
 /// The real `s3seal proxy` as a child process; killed when dropped.
@@ -152,6 +155,7 @@ impl ProxyProcess {
         env.push(("AWS_CONFIG_FILE", aws_config.display().to_string()));
         env.push(("AWS_SHARED_CREDENTIALS_FILE", aws_credentials.display().to_string()));
         env.push(("AWS_EC2_METADATA_DISABLED", "true".into()));
+        env.extend(options.extra_env.iter().cloned());
         let mut proxy = Self {
             child: None,
             endpoint: String::new(),

@@ -40,12 +40,29 @@ pub struct Signer {
 impl Signer {
     /// A signer for S3 in `region` at time `t`.
     pub fn new(access_key: &str, secret_key: &str, region: &str, t: std::time::SystemTime) -> Self {
+        Self::for_service(access_key, secret_key, region, "s3", t)
+    }
+
+    /// A signer for `service` (`s3`, or another, to test refusals) in
+    /// `region` at time `t`.
+    pub fn for_service(
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+        service: &str,
+        t: std::time::SystemTime,
+    ) -> Self {
         let (date_time, day) = amz_date(t);
         let k = hmac(format!("AWS4{secret_key}").as_bytes(), day.as_bytes());
         let k = hmac(&k, region.as_bytes());
-        let k = hmac(&k, b"s3");
+        let k = hmac(&k, service.as_bytes());
         let key = hmac(&k, b"aws4_request");
-        Self { access_key: access_key.to_string(), key, date_time, scope: format!("{day}/{region}/s3/aws4_request") }
+        Self {
+            access_key: access_key.to_string(),
+            key,
+            date_time,
+            scope: format!("{day}/{region}/{service}/aws4_request"),
+        }
     }
 
     /// The credential value, `AK/SCOPE`.

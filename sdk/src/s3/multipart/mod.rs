@@ -28,6 +28,9 @@ pub use copy_part::{UploadPartCopy, UploadPartCopyOutput};
 use list_parts::ListPartsRootCompat;
 pub use upload::{Upload, UploadOutput};
 
+/// Bytes in an upload's binding tag ([`MultipartUpload::binding_tag`]).
+pub const UPLOAD_BINDING_TAG_LEN: usize = crate::object::seal::UPLOAD_BINDING_TAG_LEN;
+
 /// Builder of a multipart upload. See [`Client::create_multipart_upload`].
 #[derive(Debug)]
 pub struct CreateMultipartUpload {
@@ -177,6 +180,23 @@ impl MultipartUpload {
         let (bucket, key) = (bucket.into(), key.into());
         let sealed = client.open_envelope(envelope, &bucket, &key, context).await?;
         Ok(Self { client: client.clone(), bucket, key, upload_id: upload_id.into(), sealed: Arc::new(sealed) })
+    }
+
+    /// The tag that binds this upload's envelope to its store upload id,
+    /// bucket and key, made with the upload's data key (see
+    /// [`verify_binding_tag`](Self::verify_binding_tag)). A stateless
+    /// server hands it out with the envelope.
+    pub fn binding_tag(&self) -> Result<[u8; UPLOAD_BINDING_TAG_LEN]> {
+        self.sealed.upload_binding_tag(&self.upload_id, &self.bucket, &self.key)
+    }
+
+    /// Checks a tag made by [`binding_tag`](Self::binding_tag) for this
+    /// upload: [`Error::Authentication`] unless it was made for this
+    /// envelope's data key, this store upload id, this bucket and this key.
+    /// A resumed upload's id and envelope come from the client: check
+    /// before anything is sent to the store.
+    pub fn verify_binding_tag(&self, tag: &[u8]) -> Result<()> {
+        self.sealed.check_upload_binding_tag(&self.upload_id, &self.bucket, &self.key, tag)
     }
 
     /// The store's upload id.
@@ -415,4 +435,47 @@ pub struct CompleteOutput {
     pub version_id: Option<String>,
     /// Plaintext bytes in the object.
     pub plaintext_length: u64,
+}
+
+#[cfg(test)]
+mod binding_tests {
+    use crate::context::EncryptionContext;
+    use crate::crypto::aead::Backend;
+    use crate::materials::DataKey;
+    use crate::object::{NewObject, ObjectSuite, SealedObject};
+
+    fn sealed(data_key: u8, message_id: u8) -> SealedObject {
+        let ctx = EncryptionContext::new();
+        let new = NewObject {
+            bucket: "b",
+            key: "k",
+            context: &ctx,
+            suite: ObjectSuite::default(),
+            frame_length: 4096,
+            flags: 0,
+            part_frames: 0,
+            plaintext_length: None,
+        };
+        SealedObject::from_parts(Backend::default(), new, DataKey::new(vec![data_key; 32]), vec![], [message_id; 32])
+            .unwrap()
+    }
+
+    /// The tag binds the data key (and message id) to the store's upload
+    /// id, the bucket and the key: changing any of them fails the check.
+    #[test]
+    fn the_binding_tag_names_its_upload_bucket_and_key() {
+        let a = sealed(1, 1);
+        let tag = a.upload_binding_tag("up-1", "b", "k").unwrap();
+        a.check_upload_binding_tag("up-1", "b", "k", &tag).unwrap();
+        for (id, bucket, key) in [("up-2", "b", "k"), ("up-1", "c", "k"), ("up-1", "b", "k2"), ("up-1b", "", "k")] {
+            let e = a.check_upload_binding_tag(id, bucket, key, &tag).unwrap_err();
+            assert!(matches!(e, crate::Error::Authentication(_)), "{id} {bucket} {key}: {e:?}");
+        }
+        // Lengths are bound: moving bytes between fields changes the tag.
+        assert_ne!(a.upload_binding_tag("ab", "c", "k").unwrap(), a.upload_binding_tag("a", "bc", "k").unwrap());
+        // Another upload's envelope (another data key or message id) does not accept it.
+        assert!(sealed(2, 1).check_upload_binding_tag("up-1", "b", "k", &tag).is_err());
+        assert!(sealed(1, 2).check_upload_binding_tag("up-1", "b", "k", &tag).is_err());
+        assert!(a.check_upload_binding_tag("up-1", "b", "k", &tag[..31]).is_err());
+    }
 }
