@@ -7,10 +7,11 @@
 //! with `BOLERO_RANDOM_ITERATIONS=1000000 cargo test -p s3seal --release
 //! --lib fuzz` (docs/CONTRIBUTING.md). Each input is either raw bytes or a
 //! valid seed with byte edits, a cut and a tail, so that the parsers are
-//! reached past their first checks. The committed corpus
-//! (`sdk/src/__fuzz__/`) is replayed on every run. A target passes when no
-//! input panics; what the parsers accept is checked by the known-answer
-//! tests.
+//! reached past their first checks. The seeds are the committed corpus,
+//! `testvectors/fuzz/<target>/` (header seeds written by `write_corpus`,
+//! ignored by default), and the object vectors' envelopes. A target passes
+//! when no input panics and the round-trip properties below hold; what the
+//! parsers accept is checked by the known-answer tests.
 
 use std::sync::Arc;
 
@@ -73,23 +74,49 @@ fn header_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
+/// The files of `dir` (under `testvectors/`) whose names end in `suffix`.
+fn files(dir: &str, suffix: &str) -> Vec<Vec<u8>> {
+    let dir = format!("{}/../testvectors/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(suffix))
+                .filter_map(|p| std::fs::read(p).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    seeds.sort();
+    seeds
+}
+
+/// The committed corpus of a target.
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    files(&format!("fuzz/{target}"), "")
+}
+
 /// The envelopes of the committed object vectors.
 fn envelope_seeds() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../testvectors/objects");
-    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(dir)
-        .expect("testvectors/objects")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "envelope"))
-        .filter_map(|p| std::fs::read(p).ok())
-        .collect();
-    seeds.sort();
+    let seeds = files("objects", ".envelope");
     assert!(!seeds.is_empty(), "no envelope seeds");
     seeds
 }
 
+/// Writes the generated header seeds to the corpus
+/// (`cargo test -p s3seal --lib fuzz::write_corpus -- --ignored`).
+#[test]
+#[ignore = "writes testvectors/fuzz"]
+fn write_corpus() {
+    let dir = format!("{}/../testvectors/fuzz/message-header", env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(&dir).expect("corpus dir");
+    for (i, seed) in header_seeds().iter().enumerate() {
+        std::fs::write(format!("{dir}/{i:02}.bin"), seed).expect("corpus file");
+    }
+}
+
 #[test]
 fn message_header() {
-    let seeds = header_seeds();
+    let mut seeds = header_seeds();
+    seeds.extend(corpus("message-header"));
     check!().with_type::<Mutation>().for_each(|m| {
         let input = mutate(&seeds, m);
         if let Ok(Some((header, used))) = Header::parse(&input, LIMITS) {
