@@ -21,6 +21,14 @@ pub(super) fn forwarded_failure(mut e: S3Error) -> S3Error {
     e
 }
 
+/// True when `e` means the stored object (its envelope, final record or
+/// frames) failed verification: answered `500 S3SealIntegrityError`,
+/// logged and counted in `s3seal_integrity_failures_total`. A key that
+/// does not open the object, or a context mismatch, is not one.
+pub(super) fn is_integrity_failure(e: &Error) -> bool {
+    !matches!(e, Error::NoDecryptableKey(_) | Error::EncryptionContext(_)) && e.is_verification_failure()
+}
+
 /// Maps an SDK error to the S3 error a client should see.
 pub(super) fn map_err(e: Error) -> S3Error {
     use http::StatusCode as S;
@@ -72,7 +80,7 @@ pub(super) fn map_err(e: Error) -> S3Error {
         e @ Error::UnsupportedRequestField { .. } => s3_error!(NotImplemented, "{e}"),
         Error::EncryptionContext(m) => s3_error!(InvalidRequest, "encryption context: {m}"),
         Error::Io(io) => custom("S3SealUpstreamError", S::BAD_GATEWAY, format!("I/O error: {io}")),
-        other if other.is_verification_failure() => custom(
+        other if is_integrity_failure(&other) => custom(
             "S3SealIntegrityError",
             S::INTERNAL_SERVER_ERROR,
             format!("the stored object failed verification and was not served: {other}"),
