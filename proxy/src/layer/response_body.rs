@@ -75,6 +75,9 @@ struct Plaintext {
     metrics: Arc<Metrics>,
     target: ReadTarget,
     ended: bool,
+    /// The failure to end the stream with, held back for one poll so that
+    /// hyper flushes what it buffered (the head, verified plaintext) first.
+    failure: Option<std::io::Error>,
 }
 
 impl Plaintext {
@@ -94,6 +97,9 @@ impl Stream for Plaintext {
         let this = self.get_mut();
         if let Some(first) = this.first.take() {
             return Poll::Ready(Some(Ok(first)));
+        }
+        if let Some(e) = this.failure.take() {
+            return Poll::Ready(Some(Err(e)));
         }
         if this.ended {
             return Poll::Ready(None);
@@ -118,7 +124,12 @@ impl Stream for Plaintext {
                     let t = &this.target;
                     tracing::warn!(bucket = %t.bucket, key = %t.key, error = %err, "GET body failed while streaming; connection aborted");
                 }
-                Poll::Ready(Some(Err(std::io::Error::other(err))))
+                // Pending once (woken at once): hyper flushes the response
+                // head and the verified bytes it holds before it sees the
+                // error and drops the connection.
+                this.failure = Some(std::io::Error::other(err));
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
         }
     }
@@ -131,8 +142,15 @@ pub(super) async fn plaintext_blob(
     metrics: Arc<Metrics>,
     target: ReadTarget,
 ) -> Result<StreamingBlob, (Error, Option<u64>)> {
-    let mut stream =
-        Plaintext { body, first: None, buf: BytesMut::with_capacity(CHUNK), metrics, target, ended: false };
+    let mut stream = Plaintext {
+        body,
+        first: None,
+        buf: BytesMut::with_capacity(CHUNK),
+        metrics,
+        target,
+        ended: false,
+        failure: None,
+    };
     match std::future::poll_fn(|cx| stream.poll_chunk(cx)).await {
         Ok(Some(first)) => {
             stream.metrics.add_bytes_out(first.len() as u64);

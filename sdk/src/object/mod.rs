@@ -25,8 +25,8 @@ pub(crate) mod seal;
 pub use envelope::{
     BUCKET_CONTEXT_KEY, Envelope, FLAG_END_MARKED, FLAG_MULTIPART, FLAG_RECORDED, METADATA_KEY, ObjectSuite,
 };
-pub use record::{FinalRecord, RECORD_LEN, RECORD_PREFIX};
 pub use layout::{ByteRange, ciphertext_len, plaintext_len};
+pub use record::{FinalRecord, RECORD_LEN, RECORD_PREFIX};
 
 pub(crate) use decrypt::{FrameDecryptor, FramePosition};
 pub(crate) use encrypt::PartEncryptor;

@@ -144,10 +144,7 @@ mod tests {
         assert!(matches!(FinalRecord::open(&bytes, &[7; 32], &[1; 32]), Err(Error::Authentication(_))));
         assert!(FinalRecord::open(&bytes[..84], &[7; 32], &dk).is_err());
         assert!(rec.check_stored_length(386).is_ok());
-        assert!(matches!(
-            rec.check_stored_length(240),
-            Err(Error::ObjectShapeMismatch { recorded: 386, stored: 240 })
-        ));
+        assert!(matches!(rec.check_stored_length(240), Err(Error::ObjectShapeMismatch { recorded: 386, stored: 240 })));
         assert_eq!(FinalRecord::object_key(&[0xab; 32]), format!(".s3seal/records/{}", "ab".repeat(32)));
     }
 }

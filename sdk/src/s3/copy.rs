@@ -117,7 +117,8 @@ impl CopyObject {
         check_copy_size(&head)?;
         let sealed = self.client.open_envelope(envelope, &self.source_bucket, &self.source_key, &self.context).await?;
         if self.bucket != self.source_bucket
-            && let Some(record) = self.client.check_final_shape(&self.source_bucket, &sealed, head.stored_length).await?
+            && let Some(record) =
+                self.client.check_final_shape(&self.source_bucket, &sealed, head.stored_length).await?
         {
             // The record binds only what the copy keeps (message id, data
             // key, lengths): the same record, in the destination bucket.

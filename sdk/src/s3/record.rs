@@ -59,14 +59,15 @@ impl Client {
     /// (never from the cache).
     pub(crate) async fn fetch_final_record(&self, bucket: &str, sealed: &SealedObject) -> Result<FinalRecord> {
         let key = FinalRecord::object_key(&sealed.envelope.message_id);
-        let resp = self.shared.s3_read.get_object().bucket(bucket).key(&key).send().await.map_err(|e| {
-            match s3_error("GetObject", e) {
-                Error::S3 { status: Some(404), .. } => {
-                    Error::FinalRecordMissing { bucket: bucket.to_string(), record: key.clone() }
+        let resp =
+            self.shared.s3_read.get_object().bucket(bucket).key(&key).send().await.map_err(|e| {
+                match s3_error("GetObject", e) {
+                    Error::S3 { status: Some(404), .. } => {
+                        Error::FinalRecordMissing { bucket: bucket.to_string(), record: key.clone() }
+                    }
+                    other => other,
                 }
-                other => other,
-            }
-        })?;
+            })?;
         let mut bytes = Vec::with_capacity(RECORD_LEN);
         resp.body.into_async_read().take(RECORD_LEN as u64 + 1).read_to_end(&mut bytes).await?;
         let record = sealed.open_final_record(&bytes)?;

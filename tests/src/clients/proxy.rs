@@ -132,7 +132,8 @@ impl ProxyProcess {
             false => None,
         };
         let admin_listen = admin.map_or_else(|| "off".to_string(), |a| a.to_string());
-        let mut toml = format!("listen = \"127.0.0.1:0\"\nadmin_listen = {admin_listen:?}\nshutdown_timeout_secs = 10\n");
+        let mut toml =
+            format!("listen = \"127.0.0.1:0\"\nadmin_listen = {admin_listen:?}\nshutdown_timeout_secs = 10\n");
         match upstream {
             Some(u) => toml += &format!("keys = [{:?}]\n", u.key_spec(dir)?),
             None => toml += &format!("data_dir = {:?}\n", dir.join(format!("{name}-data")).display()),
