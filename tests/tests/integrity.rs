@@ -249,7 +249,7 @@ fn assert_loud(seen: &Seen, what: &str) -> bool {
     }
     assert!(seen.status == 0 || (200..300).contains(&seen.status), "{what}: status {}", seen.status);
     if let Some(n) = seen.content_length {
-        assert!(seen.body.len() < n, "{what}: {} of {n} bytes", seen.body.len());
+        assert!(seen.body.len() < n, "{what}: {} of {n} bytes (reset: {})", seen.body.len(), seen.reset);
     }
     false
 }

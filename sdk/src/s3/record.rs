@@ -7,7 +7,6 @@
 //! that does not match is fetched again before the object is refused (a
 //! completion retried with other parts, on another instance, rewrites it).
 
-use aws_sdk_s3::primitives::ByteStream;
 use tokio::io::AsyncReadExt;
 
 use crate::context::EncryptionContext;
@@ -34,16 +33,7 @@ impl Client {
     ) -> Result<()> {
         let bytes = sealed.final_record(parts, plaintext_length)?;
         let key = FinalRecord::object_key(&sealed.envelope.message_id);
-        self.shared
-            .s3
-            .put_object()
-            .bucket(bucket)
-            .key(&key)
-            .content_type("application/octet-stream")
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| s3_error("PutObject", e))?;
+        self.put_own_object(bucket, &key, bytes).await?;
         if let Ok(mut m) = self.shared.records.lock() {
             m.remove(&(bucket.to_string(), sealed.envelope.message_id));
         }
