@@ -148,6 +148,27 @@ mod tests {
         }
     }
 
+    /// A cut or unrecorded multipart object, a failed frame: integrity
+    /// failures, `500 S3SealIntegrityError`; a key that cannot open the
+    /// object is not one.
+    #[test]
+    fn integrity_failures_are_500_s3seal_integrity_error() {
+        for e in [
+            Error::ObjectShapeMismatch { recorded: 386, stored: 240 },
+            Error::FinalRecordMissing { bucket: "b".into(), record: ".s3seal/records/00".into() },
+            Error::Authentication("object frame"),
+            Error::Truncated("the object ends before its last frame"),
+        ] {
+            assert!(is_integrity_failure(&e), "{e:?}");
+            let s3 = map_err(e.clone());
+            assert_eq!(s3.status_code(), Some(http::StatusCode::INTERNAL_SERVER_ERROR), "{e:?}");
+            assert_eq!(s3.code().as_str(), "S3SealIntegrityError", "{e:?}");
+        }
+        let no_key = Error::NoDecryptableKey(Default::default());
+        assert!(!is_integrity_failure(&no_key));
+        assert_eq!(map_err(no_key).code().as_str(), "S3SealNoKey");
+    }
+
     #[test]
     fn upstream_4xx_without_code_keeps_its_status() {
         let e = map_err(Error::S3 { operation: "HeadObject", status: Some(400), code: None, message: "x".into() });
