@@ -14,6 +14,7 @@ pub struct Metrics {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     connections_open: AtomicU64,
+    integrity_failures: AtomicU64,
     connections_refused: Mutex<BTreeMap<&'static str, u64>>,
     connections_closed: Mutex<BTreeMap<&'static str, u64>>,
     requests_refused: Mutex<BTreeMap<&'static str, u64>>,
@@ -34,6 +35,12 @@ impl Metrics {
     /// Counts one failed request of operation `op`.
     pub fn error(&self, op: &'static str) {
         bump(&self.errors, op);
+    }
+
+    /// Counts a stored object that failed verification when read (before
+    /// or during its answer).
+    pub fn integrity_failure(&self) {
+        self.integrity_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts plaintext bytes received from clients.
@@ -92,6 +99,8 @@ impl Metrics {
                 let _ = writeln!(out, "s3seal_errors_total{{operation=\"{op}\"}} {n}");
             }
         }
+        let _ = writeln!(out, "# TYPE s3seal_integrity_failures_total counter");
+        let _ = writeln!(out, "s3seal_integrity_failures_total {}", self.integrity_failures.load(Ordering::Relaxed));
         let _ = writeln!(out, "# TYPE s3seal_bytes_in_total counter");
         let _ = writeln!(out, "s3seal_bytes_in_total {}", self.bytes_in.load(Ordering::Relaxed));
         let _ = writeln!(out, "# TYPE s3seal_bytes_out_total counter");

@@ -30,7 +30,7 @@ use s3seal::hazmat::aead::{self, AeadAlgorithm, Backend};
 use s3seal::hazmat::kdf;
 use s3seal::hazmat::object::{FrameFlags, NewObject, PartEncryptor, SealedObject, frame_nonce};
 use s3seal::materials::{DataKey, EncryptedDataKey};
-use s3seal::object::{BUCKET_CONTEXT_KEY, FLAG_END_MARKED, FLAG_MULTIPART, METADATA_KEY};
+use s3seal::object::{BUCKET_CONTEXT_KEY, FLAG_END_MARKED, FLAG_MULTIPART, FLAG_RECORDED, METADATA_KEY};
 use s3seal::object::{ObjectSuite, ciphertext_len};
 use serde::{Deserialize, Serialize};
 
@@ -120,7 +120,7 @@ pub(crate) struct Case {
     pub suite: u8,
     /// Plaintext bytes per frame.
     pub frame_length: u32,
-    /// Envelope flags: 1 = multipart, 2 = end-marked.
+    /// Envelope flags: 1 = multipart, 2 = end-marked, 4 = recorded.
     pub flags: u8,
     /// Envelope `part_frames` hint (0 = unknown).
     pub part_frames: u32,
@@ -152,6 +152,10 @@ pub(crate) struct Case {
     pub body_file: String,
     /// The expected plaintext.
     pub plaintext_file: String,
+    /// For recorded objects (flag 4): the final record, as stored at
+    /// `.s3seal/records/<message id hex>` (docs/FORMAT.md section 2.15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_file: Option<String>,
 }
 
 /// The full metadata header name of the envelope.
@@ -238,6 +242,17 @@ fn specs() -> Vec<Spec> {
                 "3 parts of 128, 128 and 50 bytes as the SDK's upload writes them: the last frame carries \
                  end-of-object, and the envelope records 2 frames per part",
                 "vectors/multipart-3-parts-end-marked",
+                &[128, 128, 50],
+            )
+        },
+        Spec {
+            flags: FLAG_MULTIPART | FLAG_RECORDED,
+            ..single(
+                "multipart-3-parts-recorded",
+                "3 parts of 128, 128 and 50 bytes as the proxy writes them since envelope flag 4: not \
+                 end-marked, part size unknown, and a final record binding 3 parts, 306 plaintext and 386 \
+                 stored bytes",
+                "vectors/multipart-3-parts-recorded",
                 &[128, 128, 50],
             )
         },
@@ -399,7 +414,12 @@ fn build(spec: &Spec, backend: Backend, files: &mut BTreeMap<String, Vec<u8>>) -
         envelope_file: format!("{}.envelope", spec.name),
         body_file: format!("{}.body", spec.name),
         plaintext_file: format!("{}.plaintext", spec.name),
+        record_file: (spec.flags & FLAG_RECORDED != 0).then(|| format!("{}.record", spec.name)),
     };
+    if let Some(name) = &case.record_file {
+        let parts = u32::try_from(spec.parts.len()).expect("few parts");
+        files.insert(name.clone(), obj.final_record(parts, total)?);
+    }
     files.insert(case.envelope_file.clone(), envelope);
     files.insert(case.body_file.clone(), body);
     files.insert(case.plaintext_file.clone(), pt);

@@ -30,6 +30,32 @@ pub enum Error {
     #[error("authentication failed: {0} (the data was modified, or the key or encryption context is wrong)")]
     Authentication(&'static str),
 
+    /// A multipart object's stored length is not the one its final record
+    /// names: trailing parts were dropped (or parts added) after the upload
+    /// completed (`docs/FORMAT.md` section 2.15).
+    #[error(
+        "the object is {stored} bytes stored but its final record says {recorded}: parts were dropped or added (the object was cut short or altered in the store)"
+    )]
+    ObjectShapeMismatch {
+        /// The ciphertext length the record names.
+        recorded: u64,
+        /// The ciphertext length stored.
+        stored: u64,
+    },
+
+    /// A multipart object whose envelope requires a final record has none:
+    /// the upload was completed by something other than s3seal (or the
+    /// record was deleted), so the object's length cannot be trusted.
+    #[error(
+        "the object's final record s3://{bucket}/{record} is missing: the object was completed outside s3seal or its record was deleted; its length cannot be trusted"
+    )]
+    FinalRecordMissing {
+        /// The bucket.
+        bucket: String,
+        /// The record's key in the bucket.
+        record: String,
+    },
+
     /// The key commitment stored in the header does not match the data key.
     #[error("key commitment mismatch: the header does not commit to this data key")]
     CommitmentMismatch,
@@ -266,7 +292,11 @@ impl Error {
             Error::Malformed(_) | Error::Truncated(_) | Error::UnsupportedSuite(_) | Error::UnsupportedS3ec(_) => {
                 K::Format
             }
-            Error::Authentication(_) | Error::CommitmentMismatch | Error::BadSignature => K::Integrity,
+            Error::Authentication(_)
+            | Error::CommitmentMismatch
+            | Error::BadSignature
+            | Error::ObjectShapeMismatch { .. }
+            | Error::FinalRecordMissing { .. } => K::Integrity,
             Error::NoDecryptableKey(_) | Error::InvalidKey(_) | Error::Keyring { .. } => K::KeyRefused,
             Error::TooManyEncryptedDataKeys { .. }
             | Error::CommitmentPolicy { .. }
@@ -299,6 +329,8 @@ impl Error {
             Error::Malformed(_)
                 | Error::Truncated(_)
                 | Error::Authentication(_)
+                | Error::ObjectShapeMismatch { .. }
+                | Error::FinalRecordMissing { .. }
                 | Error::CommitmentMismatch
                 | Error::BadSignature
                 | Error::NoDecryptableKey(_)

@@ -209,8 +209,73 @@ fn cases_cover_the_issue() {
     assert!(v.manifest.cases.iter().any(|c| c.suite == 2));
     assert!(v.manifest.cases.iter().any(|c| c.wrapping_keys.len() == 2));
     assert!(v.manifest.cases.iter().any(|c| c.frames.len() >= 5));
-    for flags in [1, 3] {
+    for flags in [1, 3, 5] {
         assert!(v.manifest.cases.iter().any(|c| c.flags == flags && c.parts.len() == 3), "3-part flags {flags}");
+    }
+}
+
+/// FORMAT.md 2.15: the final record of a recorded multipart object, read
+/// independently from the text (offsets, HKDF label and inputs), through
+/// the SDK, and against the truncations that the frames alone cannot see:
+/// every cut at a part boundary reads as a valid shorter object, and only
+/// the record's ciphertext length tells it apart.
+#[tokio::test]
+async fn final_records_bind_the_object_shape() {
+    let v = Vectors::load();
+    let recorded: Vec<&Case> = v.manifest.cases.iter().filter(|c| c.flags & 4 != 0).collect();
+    assert!(!recorded.is_empty());
+    for case in recorded {
+        let name = &case.name;
+        let rec = v.file(case.record_file.as_deref().expect("a recorded case has a record file"));
+        let body = v.file(&case.body_file);
+        let message_id: [u8; 32] = hex::decode(&case.message_id_hex).unwrap().try_into().unwrap();
+        let data_key = hex::decode(&case.data_key_hex).unwrap();
+        // Independent reading: 85 bytes, version 1, fields at fixed offsets.
+        assert_eq!(rec.len(), 85, "{name}");
+        assert_eq!(rec[0], 1, "{name}");
+        assert_eq!(&rec[1..33], &message_id[..], "{name}");
+        assert_eq!(u32::from_be_bytes(rec[33..37].try_into().unwrap()) as usize, case.parts.len(), "{name}");
+        assert_eq!(u64::from_be_bytes(rec[37..45].try_into().unwrap()), case.plaintext_length, "{name}");
+        assert_eq!(u64::from_be_bytes(rec[45..53].try_into().unwrap()), body.len() as u64, "{name}");
+        let mac = kdf::hkdf_sha512(&message_id, &data_key, &[b"s3seal object record v1", &rec[..53]], 32).unwrap();
+        assert_eq!(&rec[53..], &mac[..], "{name}: MAC");
+        assert_eq!(
+            s3seal::object::FinalRecord::object_key(&message_id),
+            format!(".s3seal/records/{}", case.message_id_hex)
+        );
+        // The SDK: the record opens, and names the stored length.
+        let obj = v.open(case, v.envelope(case), Backend::default()).await.unwrap();
+        assert!(obj.envelope.is_recorded());
+        let opened = obj.open_final_record(rec).unwrap();
+        opened.check_stored_length(body.len() as u64).unwrap();
+        assert_eq!(obj.final_record(opened.parts, opened.plaintext_length).unwrap(), rec, "{name}: regenerated");
+        for i in 0..rec.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut r = rec.to_vec();
+                r[i] ^= bit;
+                assert!(obj.open_final_record(&r).is_err(), "{name}: record byte {i} flipped and accepted");
+            }
+        }
+        // Cut at each part boundary: the frames accept it, the record does not.
+        for part in &case.parts[..case.parts.len() - 1] {
+            let cut = part.ciphertext_offset + part.ciphertext_length;
+            assert!(read_all(&obj, &body[..cut as usize], None).is_ok(), "{name}: the frames alone accept the cut");
+            assert!(
+                matches!(opened.check_stored_length(cut), Err(Error::ObjectShapeMismatch { .. })),
+                "{name}: cut after part {} not refused",
+                part.number
+            );
+        }
+        // A record made for fewer parts does not open as this one's (the
+        // writer's key makes it; an attacker cannot): shape fields are MACed.
+        let mut forged = rec.to_vec();
+        forged[36] = 2;
+        assert!(obj.open_final_record(&forged).is_err());
+        // An old reader (flags without bit 2) refuses the envelope cleanly;
+        // the header tag covers the flags, so dropping the bit fails too.
+        let mut env = v.envelope(case);
+        env.flags &= !4;
+        assert!(matches!(v.open(case, env, Backend::default()).await, Err(Error::Authentication(_))));
     }
 }
 

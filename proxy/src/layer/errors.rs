@@ -21,6 +21,14 @@ pub(super) fn forwarded_failure(mut e: S3Error) -> S3Error {
     e
 }
 
+/// True when `e` means the stored object (its envelope, final record or
+/// frames) failed verification: answered `500 S3SealIntegrityError`,
+/// logged and counted in `s3seal_integrity_failures_total`. A key that
+/// does not open the object, or a context mismatch, is not one.
+pub(super) fn is_integrity_failure(e: &Error) -> bool {
+    !matches!(e, Error::NoDecryptableKey(_) | Error::EncryptionContext(_)) && e.is_verification_failure()
+}
+
 /// Maps an SDK error to the S3 error a client should see.
 pub(super) fn map_err(e: Error) -> S3Error {
     use http::StatusCode as S;
@@ -82,7 +90,7 @@ pub(super) fn map_err(e: Error) -> S3Error {
             e
         }
         Error::Io(io) => custom("S3SealUpstreamError", S::BAD_GATEWAY, format!("I/O error: {io}")),
-        other if other.is_verification_failure() => custom(
+        other if is_integrity_failure(&other) => custom(
             "S3SealIntegrityError",
             S::INTERNAL_SERVER_ERROR,
             format!("the stored object failed verification and was not served: {other}"),
@@ -148,6 +156,27 @@ mod tests {
             assert_eq!(e.code().as_str(), code, "{kind:?}");
             assert!(e.message().is_some_and(|m| m.contains("GenerateDataKey")), "{kind:?}");
         }
+    }
+
+    /// A cut or unrecorded multipart object, a failed frame: integrity
+    /// failures, `500 S3SealIntegrityError`; a key that cannot open the
+    /// object is not one.
+    #[test]
+    fn integrity_failures_are_500_s3seal_integrity_error() {
+        for e in [
+            Error::ObjectShapeMismatch { recorded: 386, stored: 240 },
+            Error::FinalRecordMissing { bucket: "b".into(), record: ".s3seal/records/00".into() },
+            Error::Authentication("object frame"),
+            Error::Truncated("the object ends before its last frame"),
+        ] {
+            assert!(is_integrity_failure(&e), "{e:?}");
+            let s3 = map_err(e.clone());
+            assert_eq!(s3.status_code(), Some(http::StatusCode::INTERNAL_SERVER_ERROR), "{e:?}");
+            assert_eq!(s3.code().as_str(), "S3SealIntegrityError", "{e:?}");
+        }
+        let no_key = Error::NoDecryptableKey(Default::default());
+        assert!(!is_integrity_failure(&no_key));
+        assert_eq!(map_err(no_key).code().as_str(), "S3SealNoKey");
     }
 
     #[test]

@@ -93,20 +93,21 @@ fn plaintext_size(frame_length: u32, size: &mut Option<i64>) {
     }
 }
 
-/// Drops the envelope sidecars (`.s3seal/envelopes/...`, written for
-/// envelopes over S3's metadata limit) from a listing, and the `.s3seal/`
-/// common prefix.
+/// Drops s3seal's own objects from a listing (everything under `.s3seal/`:
+/// envelope sidecars, written for envelopes over S3's metadata limit, and
+/// the final records of multipart objects), and the `.s3seal/` common
+/// prefix.
 fn hide_sidecars<T>(
     items: &mut Option<Vec<T>>,
     prefixes: &mut Option<Vec<CommonPrefix>>,
     key: impl Fn(&T) -> Option<&str>,
 ) {
-    let top = s3seal::s3::SIDECAR_PREFIX.split('/').next().map(|p| format!("{p}/")).unwrap_or_default();
+    let ours = s3seal::s3::RESERVED_PREFIX;
     if let Some(v) = items.as_mut() {
-        v.retain(|o| !key(o).is_some_and(|k| k.starts_with(s3seal::s3::SIDECAR_PREFIX)));
+        v.retain(|o| !key(o).is_some_and(|k| k.starts_with(ours)));
     }
     if let Some(v) = prefixes.as_mut() {
-        v.retain(|p| !p.prefix.as_deref().is_some_and(|p| p == top || p.starts_with(s3seal::s3::SIDECAR_PREFIX)));
+        v.retain(|p| !p.prefix.as_deref().is_some_and(|p| p.starts_with(ours)));
     }
 }
 

@@ -9,12 +9,12 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3seal::Error;
 use s3seal::s3::Body;
 
-use super::errors::map_err;
+use super::errors::{is_integrity_failure, map_err};
 use super::etag::{etag_in, etag_out, stored_condition, written_version};
 use super::headers::{GivesObjectHeaders, byte_range, conditions, timestamp_out, with_stored_settings};
 use super::passthrough::{copy_request, put_request};
 use super::request_body::{Expected, VerifyingReader, body_length, body_result};
-use super::response_body::plaintext_blob;
+use super::response_body::{ReadTarget, plaintext_blob};
 use super::service::EncryptingS3;
 
 pub(super) async fn put_object(
@@ -81,8 +81,15 @@ pub(super) async fn get_object(
     }
     let conditions =
         conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since)?;
+    let target = ReadTarget {
+        operation: "GetObject",
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        version: input.version_id.clone(),
+    };
     let account = read_account(input.expected_bucket_owner, input.request_payer)?;
-    let mut get = s3.client.get_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
+    let mut get =
+        s3.client.get_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
     if let Some(v) = input.version_id {
         get = get.version_id(v);
     }
@@ -90,8 +97,12 @@ pub(super) async fn get_object(
     if let Some(r) = &input.range {
         get = get.byte_range(byte_range(r));
     }
-    let out = get.send().await.map_err(map_err)?;
+    let out = get.send().await.map_err(|e| refused(s3, &target, e, None))?;
     let settings = out.settings.clone();
+    // The first frame is verified before the status line goes out.
+    let body = plaintext_blob(out.body, s3.metrics.clone(), target.clone())
+        .await
+        .map_err(|(e, frame)| refused(s3, &target, e, frame))?;
     let output = GetObjectOutput {
         content_length: i64::try_from(out.content_length).ok(),
         content_range: out.content_range.clone(),
@@ -105,7 +116,7 @@ pub(super) async fn get_object(
         content_encoding: input.response_content_encoding.or(out.headers.content_encoding.clone()),
         content_language: input.response_content_language.or(out.headers.content_language.clone()),
         version_id: out.version_id.clone(),
-        body: Some(plaintext_blob(out.body, s3.metrics.clone())),
+        body: Some(body),
         ..Default::default()
     };
     let output = with_stored_settings!(output, settings);
@@ -114,6 +125,15 @@ pub(super) async fn get_object(
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
     }
     Ok(resp)
+}
+
+/// The S3 error for a read that failed before its answer started; an
+/// integrity failure is logged and counted too.
+fn refused(s3: &EncryptingS3, target: &ReadTarget, e: Error, frame: Option<u64>) -> s3s::S3Error {
+    if is_integrity_failure(&e) {
+        target.integrity_failure(&s3.metrics, &e, frame, false);
+    }
+    map_err(e)
 }
 
 pub(super) async fn head_object(
@@ -127,13 +147,19 @@ pub(super) async fn head_object(
     }
     let conditions =
         conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since)?;
+    let target = ReadTarget {
+        operation: "HeadObject",
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        version: input.version_id.clone(),
+    };
     let account = read_account(input.expected_bucket_owner, input.request_payer)?;
     let mut head =
         s3.client.head_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
     if let Some(v) = input.version_id {
         head = head.version_id(v);
     }
-    let out = head.send().await.map_err(map_err)?;
+    let out = head.send().await.map_err(|e| refused(s3, &target, e, None))?;
     let mut content_length = i64::try_from(out.content_length).ok();
     let mut content_range = None;
     if let Some(r) = &input.range {
@@ -188,7 +214,8 @@ pub(super) async fn copy_object(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."
         ));
     }
-    let out = copy.send().await.map_err(map_err)?;
+    let target = ReadTarget { operation: "CopyObject", bucket: src_bucket, key: src_key, version: None };
+    let out = copy.send().await.map_err(|e| refused(s3, &target, e, None))?;
     let output = CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult { e_tag: etag_out(out.e_tag.as_deref()), ..Default::default() }),
         version_id: written_version(out.version_id),

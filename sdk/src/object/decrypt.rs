@@ -117,6 +117,12 @@ impl FrameDecryptor {
         if self.global == self.object_last { self.object_last_len } else { self.frame + TAG_LEN }
     }
 
+    /// The index in the object of the next frame to verify (after a
+    /// failure, the frame that failed).
+    pub fn next_frame(&self) -> u64 {
+        self.global
+    }
+
     /// True once every frame of the span was verified.
     pub fn is_done(&self) -> bool {
         self.global > self.last

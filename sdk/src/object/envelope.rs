@@ -8,7 +8,8 @@
 //! version        u8   = 1
 //! suite          u8   (1 = AES-256-GCM, 2 = ChaCha20-Poly1305)
 //! flags          u8   (bit 0: multipart, parts numbered from 1;
-//!                      bit 1: the last frame carries the end-of-object flag)
+//!                      bit 1: the last frame carries the end-of-object flag;
+//!                      bit 2: a final record binds the object's length)
 //! frame length   u32  plaintext bytes per frame
 //! part frames    u32  frames per part other than the last, 0 if unknown
 //! message id     [32]
@@ -47,6 +48,10 @@ const AAD_LABEL: &[u8] = b"s3seal object v1";
 pub const FLAG_MULTIPART: u8 = 1;
 /// Envelope flag: the object's last frame carries the end-of-object flag.
 pub const FLAG_END_MARKED: u8 = 2;
+/// Envelope flag: the object's final shape is bound by a final record
+/// (`docs/FORMAT.md` section 2.15) that readers require. Only with
+/// [`FLAG_MULTIPART`].
+pub const FLAG_RECORDED: u8 = 4;
 
 /// The AEAD suites of the object format (both with key commitment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -91,7 +96,7 @@ impl ObjectSuite {
 pub struct Envelope {
     /// The frame AEAD.
     pub suite: ObjectSuite,
-    /// [`FLAG_MULTIPART`], [`FLAG_END_MARKED`].
+    /// [`FLAG_MULTIPART`], [`FLAG_END_MARKED`], [`FLAG_RECORDED`].
     pub flags: u8,
     /// Plaintext bytes per frame.
     pub frame_length: u32,
@@ -118,6 +123,11 @@ impl Envelope {
     /// True when the last frame carries the end-of-object flag.
     pub fn is_end_marked(&self) -> bool {
         self.flags & FLAG_END_MARKED != 0
+    }
+
+    /// True when readers must find and verify the object's final record.
+    pub fn is_recorded(&self) -> bool {
+        self.flags & FLAG_RECORDED != 0
     }
 
     fn body_bytes(&self) -> Result<Vec<u8>> {
@@ -159,8 +169,11 @@ impl Envelope {
         }
         let suite = ObjectSuite::from_id(r.u8().map_err(short)?)?;
         let flags = r.u8().map_err(short)?;
-        if flags & !(FLAG_MULTIPART | FLAG_END_MARKED) != 0 {
+        if flags & !(FLAG_MULTIPART | FLAG_END_MARKED | FLAG_RECORDED) != 0 {
             return Err(Error::malformed("unknown object envelope flags"));
+        }
+        if flags & FLAG_RECORDED != 0 && flags & FLAG_MULTIPART == 0 {
+            return Err(Error::malformed("a final record is only for multipart objects"));
         }
         let frame_length = r.u32().map_err(short)?;
         if frame_length == 0 {

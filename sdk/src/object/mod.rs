@@ -3,6 +3,8 @@
 //!
 //! * [`Envelope`]: the header (suite, message id, encrypted data keys,
 //!   commitment, tag) and its metadata encoding.
+//! * [`FinalRecord`]: the authenticated final shape of a multipart object
+//!   that could not mark its last frame.
 //! * [`ciphertext_len`], [`plaintext_len`], [`ByteRange`]: size arithmetic
 //!   and plaintext ranges.
 //! * Inside the crate, `frame` derives per-object keys and the STREAM-style
@@ -17,10 +19,14 @@ pub(crate) mod encrypt;
 pub(crate) mod envelope;
 pub(crate) mod frame;
 pub(crate) mod layout;
+pub(crate) mod record;
 pub(crate) mod seal;
 
-pub use envelope::{BUCKET_CONTEXT_KEY, Envelope, FLAG_END_MARKED, FLAG_MULTIPART, METADATA_KEY, ObjectSuite};
+pub use envelope::{
+    BUCKET_CONTEXT_KEY, Envelope, FLAG_END_MARKED, FLAG_MULTIPART, FLAG_RECORDED, METADATA_KEY, ObjectSuite,
+};
 pub use layout::{ByteRange, ciphertext_len, plaintext_len};
+pub use record::{FinalRecord, RECORD_LEN, RECORD_PREFIX};
 
 pub(crate) use decrypt::{FrameDecryptor, FramePosition};
 pub(crate) use encrypt::PartEncryptor;

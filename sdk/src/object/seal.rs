@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 use crate::materials::{DataKey, DecryptRequest, EncryptedDataKey, EncryptionRequest};
 use crate::object::envelope::{BUCKET_CONTEXT_KEY, Envelope, ObjectSuite};
 use crate::object::frame::ObjectKey;
+use crate::object::layout::ciphertext_len;
+use crate::object::record::FinalRecord;
 use crate::suite::{AlgorithmSuite, CommitmentPolicy};
 
 /// The materials suite used for objects: a 32-byte data key, committing.
@@ -213,6 +215,29 @@ impl SealedObject {
     pub fn check_upload_binding_tag(&self, upload_id: &str, bucket: &str, key: &str, tag: &[u8]) -> Result<()> {
         let want = self.upload_binding_tag(upload_id, bucket, key)?;
         if bool::from(want.as_slice().ct_eq(tag)) { Ok(()) } else { Err(Error::Authentication("upload binding tag")) }
+    }
+
+    /// The final record of this object completed with `parts` parts of
+    /// `plaintext_length` bytes in all: its bytes, authenticated with the
+    /// data key (`docs/FORMAT.md` section 2.15).
+    pub fn final_record(&self, parts: u32, plaintext_length: u64) -> Result<Vec<u8>> {
+        let record = FinalRecord {
+            message_id: self.envelope.message_id,
+            parts,
+            plaintext_length,
+            ciphertext_length: ciphertext_len(plaintext_length, u64::from(self.envelope.frame_length)),
+        };
+        record.to_bytes(self.data_key.as_bytes())
+    }
+
+    /// Authenticates the final record `bytes` of this object.
+    pub fn open_final_record(&self, bytes: &[u8]) -> Result<FinalRecord> {
+        let record = FinalRecord::open(bytes, &self.envelope.message_id, self.data_key.as_bytes())?;
+        let f = u64::from(self.envelope.frame_length);
+        if ciphertext_len(record.plaintext_length, f) != record.ciphertext_length || record.parts == 0 {
+            return Err(Error::malformed("the object's final record names an impossible shape"));
+        }
+        Ok(record)
     }
 
     /// The envelope for the same body stored under another key of the

@@ -181,14 +181,32 @@ impl ObjectBody {
     /// Reads the whole body into memory.
     pub async fn collect(mut self) -> Result<Vec<u8>> {
         let mut v = Vec::with_capacity(usize::try_from(self.plaintext.remaining()).unwrap_or(0).min(64 << 20));
-        self.read_to_end(&mut v).await.map_err(|e| match e.into_inner() {
+        self.read_to_end(&mut v).await.map_err(Self::read_error)?;
+        Ok(v)
+    }
+
+    /// The SDK error behind a failed read of an `ObjectBody` (the
+    /// [`Error`] it carries, e.g. [`Error::Authentication`] for a frame
+    /// that did not verify), or [`Error::Io`] for a failure of the
+    /// transport.
+    pub fn read_error(e: io::Error) -> Error {
+        match e.into_inner() {
             Some(inner) => match inner.downcast::<Error>() {
                 Ok(err) => *err,
                 Err(other) => Error::io_other(other),
             },
             None => Error::io_other("read failed"),
-        })?;
-        Ok(v)
+        }
+    }
+
+    /// For an encrypted object: the index (in the whole object, from 0) of
+    /// the next frame to verify; after a failed read, the frame that
+    /// failed (or was missing). `None` for an object stored unencrypted.
+    pub fn next_frame(&self) -> Option<u64> {
+        match self.plaintext.decryptor() {
+            ObjectDecryptor::Sealed(dec) => Some(dec.next_frame()),
+            ObjectDecryptor::Unsealed { .. } => None,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::s3::head::{Conditions, HeadObjectOutput};
 use crate::s3::request::{check_copy, target, with_object_headers};
 use crate::s3::sse::with_sse_default;
 use crate::s3::write::ObjectHeaders;
-use crate::s3::{Client, SIDECAR_PREFIX, check_metadata_size, s3_error};
+use crate::s3::{Client, RESERVED_PREFIX, check_metadata_size, s3_error};
 use crate::s3ec::metadata::{INSTRUCTION_SUFFIX, is_s3ec_key};
 
 /// Largest object S3 copies in one request.
@@ -142,6 +142,14 @@ impl CopyObject {
             .ok_or_else(|| Error::NotEncrypted { bucket: self.source_bucket.clone(), key: self.source_key.clone() })?;
         check_copy_size(&head)?;
         let sealed = self.client.open_envelope(envelope, &self.source_bucket, &self.source_key, &self.context).await?;
+        if self.bucket != self.source_bucket
+            && let Some(record) =
+                self.client.check_final_shape(&self.source_bucket, &sealed, head.stored_length).await?
+        {
+            // The record binds only what the copy keeps (message id, data
+            // key, lengths): the same record, in the destination bucket.
+            self.client.put_final_record(&self.bucket, &sealed, record.parts, record.plaintext_length).await?;
+        }
         let new_envelope = if self.bucket == self.source_bucket {
             sealed.rebind_key(&self.key)?
         } else {
@@ -391,7 +399,8 @@ impl ListObjectsV2 {
     /// Lists; sizes are plaintext sizes, computed from the stored sizes by
     /// the format's arithmetic with the configured frame length (no extra
     /// requests). Stored sizes that no plaintext size maps to are left as
-    /// they are. Envelope sidecars (`.s3seal/envelopes/...`) are not listed.
+    /// they are. s3seal's own objects (`.s3seal/`: envelope sidecars, final
+    /// records) are not listed.
     /// Sizes of S3 Encryption Client objects are not corrected here (a
     /// listing carries no metadata); `head_object` reports them exactly.
     pub async fn send(self) -> Result<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> {
@@ -409,7 +418,7 @@ impl ListObjectsV2 {
             .await
             .map_err(|e| s3_error("ListObjectsV2", e))?;
         if let Some(objects) = out.contents.take() {
-            let ours = |o: &Object| o.key().is_some_and(|k| k.starts_with(SIDECAR_PREFIX));
+            let ours = |o: &Object| o.key().is_some_and(|k| k.starts_with(RESERVED_PREFIX));
             out.contents = Some(objects.into_iter().filter(|o| !ours(o)).map(|o| plaintext_size(o, f)).collect());
         }
         Ok(out)

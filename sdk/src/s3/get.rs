@@ -181,6 +181,7 @@ impl GetObject {
             return Ok(out);
         };
         let sealed = self.client.open_envelope(envelope.clone(), &self.bucket, &self.key, &self.context).await?;
+        self.client.check_final_shape(&self.bucket, &sealed, stored).await?;
         let f = u64::from(envelope.frame_length);
         let p = plaintext_len(stored, f)?;
         let frames = frame_count(p, f);
@@ -214,8 +215,11 @@ impl GetObject {
             return self.plain_range(head, range).await;
         };
         let p = head.content_length;
-        let (a, b) = range.resolve(p).ok_or(Error::InvalidRange { length: p })?;
         let sealed = self.client.open_envelope(envelope.clone(), &self.bucket, &self.key, &self.context).await?;
+        // Before the range is resolved: a suffix range of a cut object
+        // would otherwise be the wrong tail.
+        self.client.check_final_shape(&self.bucket, &sealed, head.stored_length).await?;
+        let (a, b) = range.resolve(p).ok_or(Error::InvalidRange { length: p })?;
         let f = u64::from(envelope.frame_length);
         let span = frames_for_range(a, b, p, f)?;
         let etag = head.e_tag.clone();

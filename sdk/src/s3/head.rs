@@ -108,13 +108,21 @@ impl HeadObject {
         self
     }
 
-    /// Reads the object's metadata.
+    /// Reads the object's metadata. For a multipart object whose envelope
+    /// requires a final record (`docs/FORMAT.md` section 2.15), the record
+    /// is authenticated (the envelope is opened, so this needs a key that
+    /// reads the object, unless the record is cached) and the stored length
+    /// checked against it.
     pub async fn send(self) -> Result<HeadObjectOutput> {
         let allow = self.client.shared.config.allow_unencrypted;
         let (bucket, key) = (self.bucket.clone(), self.key.clone());
+        let client = self.client.clone();
         let out = self.send_raw().await?;
         if out.envelope.is_none() && out.s3ec.is_none() && !allow {
             return Err(Error::NotEncrypted { bucket, key });
+        }
+        if let Some(envelope) = &out.envelope {
+            client.check_final_shape_of(&bucket, &key, envelope, out.stored_length).await?;
         }
         Ok(out)
     }

@@ -77,6 +77,7 @@ mod get;
 mod head;
 mod multipart;
 mod put;
+mod record;
 mod request;
 mod s3ec;
 mod settings;
@@ -101,6 +102,10 @@ pub use write::{ObjectHeaders, PutObjectOutput};
 /// The default of [`Config::max_encrypted_data_keys`]: envelopes with more
 /// encrypted data keys are refused before any of them is unwrapped.
 pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: usize = 8;
+
+/// The key prefix of the objects s3seal keeps beside the data (envelope
+/// sidecars, final records): hidden from listings.
+pub const RESERVED_PREFIX: &str = ".s3seal/";
 
 /// S3's limit on user-defined metadata: keys and values, in bytes.
 pub const MAX_USER_METADATA: usize = 2048;
@@ -213,6 +218,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Frames per part learned for multipart objects, by (bucket, key, ETag).
     pub(crate) layouts: Mutex<HashMap<(String, String, String), u64>>,
+    /// Verified final records of multipart objects, by (bucket, message id).
+    pub(crate) records: Mutex<HashMap<(String, [u8; 32]), crate::object::FinalRecord>>,
 }
 
 /// The encrypting S3 client. Cheap to clone.
@@ -252,7 +259,17 @@ impl Client {
         } else {
             s3.clone()
         };
-        Self { shared: Arc::new(Shared { s3, s3_read, s3_upload, cmm, config, layouts: Mutex::new(HashMap::new()) }) }
+        Self {
+            shared: Arc::new(Shared {
+                s3,
+                s3_read,
+                s3_upload,
+                cmm,
+                config,
+                layouts: Mutex::new(HashMap::new()),
+                records: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     /// The wrapped `aws-sdk-s3` client (requests through it are not encrypted).

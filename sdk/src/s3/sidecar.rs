@@ -61,16 +61,23 @@ impl Client {
         metadata.insert(SIDECAR_REF_KEY.to_string(), pointer.clone());
         check_metadata_size(metadata)?;
         let key = sidecar_key(&pointer)?;
+        self.put_own_object(bucket, &key, bytes).await?;
+        tracing::debug!(bucket, sidecar = %key, "envelope stored in a sidecar object");
+        Ok(Some(key))
+    }
+
+    /// Stores one of s3seal's own objects (under `.s3seal/`: a sidecar, a
+    /// final record) as it is: no envelope, no metadata.
+    pub(crate) async fn put_own_object(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
         with_sse_default!(self.shared.s3.put_object(), &self.shared.config.server_side_encryption)
             .bucket(bucket)
-            .key(&key)
+            .key(key)
             .content_type("application/octet-stream")
             .body(ByteStream::from(bytes))
             .send()
             .await
             .map_err(|e| s3_error("PutObject", e))?;
-        tracing::debug!(bucket, sidecar = %key, "envelope stored in a sidecar object");
-        Ok(Some(key))
+        Ok(())
     }
 
     /// Takes the envelope out of an object's `metadata`: inline, or from

@@ -90,6 +90,9 @@ pub struct ProxyOptions {
     /// Extra environment variables, set after the upstream's (so they
     /// override them: e.g. `AWS_ENDPOINT_URL_KMS` through a relay).
     pub extra_env: Vec<(&'static str, String)>,
+    /// Serves the admin endpoints (`/metrics`, `/health`) on a free
+    /// 127.0.0.1 port (off by default); see [`ProxyProcess::metrics`].
+    pub admin: bool,
 }
 
 /// The real `s3seal proxy` as a child process; killed when dropped.
@@ -103,6 +106,7 @@ pub struct ProxyProcess {
     home: PathBuf,
     env: Vec<(&'static str, String)>,
     open_files: Option<u64>,
+    admin: Option<SocketAddr>,
 }
 
 impl ProxyProcess {
@@ -128,7 +132,13 @@ impl ProxyProcess {
         let aws_credentials = home.join("aws-credentials");
         std::fs::write(&aws_config, "")?;
         std::fs::write(&aws_credentials, "")?;
-        let mut toml = "listen = \"127.0.0.1:0\"\nadmin_listen = \"off\"\nshutdown_timeout_secs = 10\n".to_string();
+        let admin = match options.admin {
+            true => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, crate::moto::free_port()?))),
+            false => None,
+        };
+        let admin_listen = admin.map_or_else(|| "off".to_string(), |a| a.to_string());
+        let mut toml =
+            format!("listen = \"127.0.0.1:0\"\nadmin_listen = {admin_listen:?}\nshutdown_timeout_secs = 10\n");
         match upstream {
             Some(u) => toml += &format!("keys = [{:?}]\n", u.key_spec(dir)?),
             None => toml += &format!("data_dir = {:?}\n", dir.join(format!("{name}-data")).display()),
@@ -165,6 +175,7 @@ impl ProxyProcess {
             home,
             env,
             open_files: options.open_files,
+            admin,
         };
         proxy.spawn(None)?;
         Ok(proxy)
@@ -268,6 +279,26 @@ impl ProxyProcess {
         self.spawn(Some(addr))?;
         ensure!(self.addr == addr, "the restarted proxy listens on {} instead of {addr}", self.addr);
         Ok(())
+    }
+
+    /// The proxy's `/metrics` page (Prometheus text); needs
+    /// [`ProxyOptions::admin`].
+    pub fn metrics(&self) -> Result<String> {
+        let addr = self.admin.context("the proxy was started without its admin endpoints")?;
+        let r = super::raw_http(addr, b"GET /metrics HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n")?;
+        ensure!(r.status == 200, "GET /metrics answered {}", r.status);
+        Ok(r.text())
+    }
+
+    /// The value of the counter `name` (a full series name, labels
+    /// included) on `/metrics`, 0 when it is not shown.
+    pub fn metric(&self, name: &str) -> Result<u64> {
+        let page = self.metrics()?;
+        Ok(page
+            .lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .next()
+            .unwrap_or(0))
     }
 
     /// Everything the proxy logged so far.

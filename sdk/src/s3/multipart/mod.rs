@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as S3Part};
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::object::NewObject;
-use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART};
+use crate::object::envelope::{FLAG_END_MARKED, FLAG_MULTIPART, FLAG_RECORDED};
 use crate::object::{Envelope, PartEncryptor, SealedObject, ciphertext_len};
 use crate::s3::body::{Body, encrypting_body};
 use crate::s3::request::{check_complete, check_create, target, with_object_headers};
@@ -75,7 +75,7 @@ impl CreateMultipartUpload {
             context: EncryptionContext::new(),
             headers: ObjectHeaders::default(),
             request: CreateMultipartUploadInputBuilder::default(),
-            flags: FLAG_MULTIPART,
+            flags: FLAG_MULTIPART | FLAG_RECORDED,
             part_frames: 0,
         }
     }
@@ -114,9 +114,11 @@ impl CreateMultipartUpload {
 
     /// Promises that the last part will be sent with
     /// [`MultipartUpload::upload_last_part`], so readers detect the loss of
-    /// whole trailing parts.
+    /// whole trailing parts from the frames alone. Without it, the upload
+    /// is *recorded*: completing it first stores a final record of the
+    /// object's shape (`.s3seal/records/`), which readers require.
     pub fn end_marked(mut self) -> Self {
-        self.flags |= FLAG_END_MARKED;
+        self.flags = (self.flags | FLAG_END_MARKED) & !FLAG_RECORDED;
         self
     }
 
@@ -277,7 +279,10 @@ impl MultipartUpload {
     /// Completes the upload. Parts must be numbered 1..N without gaps, and
     /// every part but the last must hold a multiple of the frame length
     /// (as recorded in each [`CompletedPart`]); otherwise the upload stays
-    /// open and an error says why.
+    /// open and an error says why. An upload not created
+    /// [`end_marked`](CreateMultipartUpload::end_marked) first stores its
+    /// final record (the part count and length, authenticated), so that
+    /// readers detect an object later cut at a part boundary.
     pub async fn complete(&self, parts: Vec<CompletedPart>) -> Result<CompleteOutput> {
         self.complete_with(parts, CompleteMultipartUploadInputBuilder::default()).await
     }
@@ -295,6 +300,10 @@ impl MultipartUpload {
         check_complete(&template)?;
         parts.sort_by_key(|p| p.part_number);
         let total = self.check_parts(&parts)?;
+        if self.sealed.envelope.is_recorded() {
+            let n = u32::try_from(parts.len()).map_err(|_| Error::InvalidParameter("too many parts".into()))?;
+            self.client.put_final_record(&self.bucket, &self.sealed, n, total).await?;
+        }
         let s3_parts = parts
             .iter()
             .map(|p| {
