@@ -454,7 +454,8 @@ async fn unverifiable_checksums_are_refused_and_sizes_checked() {
     // RenameObject (`PUT ?renameObject`, unknown to s3s 0.14.1) is refused,
     // not served as an empty PutObject.
     let rename = c.put_object().bucket(b).key("renamed").customize().mutate_request(|r| {
-        let uri = format!("{}?renameObject", r.uri());
+        let sep = if r.uri().contains('?') { '&' } else { '?' };
+        let uri = format!("{}{sep}renameObject", r.uri());
         let _ = r.set_uri(uri);
         r.headers_mut().insert("x-amz-rename-source", "/checksums/m");
     });
