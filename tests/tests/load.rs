@@ -36,7 +36,11 @@ fn content(seed: u64, len: usize) -> Vec<u8> {
     (0..len as u64).map(|i| (i.wrapping_mul(31) ^ seed.wrapping_mul(0x9E37_79B9) ^ (i >> 11)) as u8).collect()
 }
 
-async fn timed<T>(t: &Timings, op: &'static str, f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+async fn timed<T>(
+    t: &Timings,
+    op: &'static str,
+    f: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
     let start = Instant::now();
     let r = f.await;
     if r.is_ok() {
@@ -139,7 +143,12 @@ async fn mixed_load_against_the_embedded_store() {
     for (op, mut d) in timings.lock().expect("timings").clone() {
         d.sort_unstable();
         let (p50, p99) = (percentile(&d, 0.5), percentile(&d, 0.99));
-        println!("  {op:18} {:7} ops  p50 {:8.1} ms  p99 {:8.1} ms", d.len(), p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+        println!(
+            "  {op:18} {:7} ops  p50 {:8.1} ms  p99 {:8.1} ms",
+            d.len(),
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
     }
     assert!(errors.is_empty(), "errors:\n{}", errors.join("\n"));
 }

@@ -88,8 +88,7 @@ pub(super) async fn get_object(
         version: input.version_id.clone(),
     };
     let account = read_account(input.expected_bucket_owner, input.request_payer)?;
-    let mut get =
-        s3.client.get_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
+    let mut get = s3.client.get_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
     if let Some(v) = input.version_id {
         get = get.version_id(v);
     }

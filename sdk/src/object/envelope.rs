@@ -181,7 +181,14 @@ impl Envelope {
         }
         let part_frames = r.u32().map_err(short)?;
         let message_id = r.array::<32>().map_err(short)?;
-        let encryption_context = context::deserialize(r.len16_bytes().map_err(short)?)?;
+        let context_bytes = r.len16_bytes().map_err(short)?;
+        let encryption_context = context::deserialize(context_bytes)?;
+        // One encoding per envelope: pairs in ascending key order, and no
+        // pair count for an empty context (section 2.2), so that stored bytes
+        // cannot be reordered under the same header tag.
+        if context::serialize(&encryption_context)? != context_bytes {
+            return Err(Error::malformed("object encryption context is not in canonical form"));
+        }
         let n = r.u16().map_err(short)?;
         if n == 0 {
             return Err(Error::malformed("object envelope has no encrypted data keys"));
@@ -230,5 +237,52 @@ impl Envelope {
         put_len16(&mut aad, object_key.as_bytes())?;
         aad.extend_from_slice(&context::serialize(auth_only)?);
         Ok(aad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed vectors' envelopes with a context of two or more pairs.
+    fn with_contexts() -> Vec<Vec<u8>> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../testvectors/objects");
+        std::fs::read_dir(dir)
+            .expect("vectors")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "envelope"))
+            .filter_map(|p| std::fs::read(p).ok())
+            .filter(|b| Envelope::parse(b).is_ok_and(|e| e.encryption_context.len() >= 2))
+            .collect()
+    }
+
+    /// A context stored out of order (or an empty one with a pair count)
+    /// is refused, though it would deserialize to the same pairs.
+    #[test]
+    fn only_the_canonical_context_encoding_parses() {
+        let envelopes = with_contexts();
+        assert!(!envelopes.is_empty(), "a vector with a context of two pairs");
+        for bytes in envelopes {
+            let n = usize::from(u16::from_be_bytes([bytes[43], bytes[44]]));
+            let ctx = &bytes[45..45 + n];
+            let mut r = Reader::new(&ctx[2..]);
+            let mut pairs = Vec::new();
+            while !r.is_empty() {
+                let (k, v) = (r.len16_bytes().unwrap().to_vec(), r.len16_bytes().unwrap().to_vec());
+                pairs.push((k, v));
+            }
+            pairs.reverse();
+            let mut swapped = bytes[..45].to_vec();
+            swapped.extend_from_slice(&ctx[..2]);
+            for (k, v) in pairs {
+                put_len16(&mut swapped, &k).unwrap();
+                put_len16(&mut swapped, &v).unwrap();
+            }
+            swapped.extend_from_slice(&bytes[45 + n..]);
+            assert_eq!(swapped.len(), bytes.len());
+            assert!(Envelope::parse(&bytes).is_ok());
+            let e = Envelope::parse(&swapped).unwrap_err();
+            assert!(e.to_string().contains("canonical"), "{e}");
+        }
     }
 }
