@@ -64,6 +64,22 @@ pub(super) async fn put_object(
     Ok(resp)
 }
 
+/// What a read (GetObject, HeadObject) names: its target (for failure
+/// reports), its `If-*` conditions and who reads.
+macro_rules! read_parts {
+    ($input:ident, $op:literal) => {{
+        let c =
+            conditions($input.if_match, $input.if_none_match, $input.if_modified_since, $input.if_unmodified_since)?;
+        let target = ReadTarget {
+            operation: $op,
+            bucket: $input.bucket.clone(),
+            key: $input.key.clone(),
+            version: $input.version_id.clone(),
+        };
+        (target, c, read_account($input.expected_bucket_owner, $input.request_payer)?)
+    }};
+}
+
 pub(super) async fn get_object(
     s3: &EncryptingS3,
     req: S3Request<GetObjectInput>,
@@ -79,15 +95,7 @@ pub(super) async fn get_object(
     if input.sse_customer_key.is_some() {
         return Err(s3_error!(NotImplemented, "SSE-C is not supported through s3seal"));
     }
-    let conditions =
-        conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since)?;
-    let target = ReadTarget {
-        operation: "GetObject",
-        bucket: input.bucket.clone(),
-        key: input.key.clone(),
-        version: input.version_id.clone(),
-    };
-    let account = read_account(input.expected_bucket_owner, input.request_payer)?;
+    let (target, conditions, account) = read_parts!(input, "GetObject");
     let mut get = s3.client.get_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
     if let Some(v) = input.version_id {
         get = get.version_id(v);
@@ -144,15 +152,7 @@ pub(super) async fn head_object(
     if input.part_number.is_some() {
         return Err(s3_error!(NotImplemented, "HeadObject with partNumber is not supported through s3seal"));
     }
-    let conditions =
-        conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since)?;
-    let target = ReadTarget {
-        operation: "HeadObject",
-        bucket: input.bucket.clone(),
-        key: input.key.clone(),
-        version: input.version_id.clone(),
-    };
-    let account = read_account(input.expected_bucket_owner, input.request_payer)?;
+    let (target, conditions, account) = read_parts!(input, "HeadObject");
     let mut head =
         s3.client.head_object().bucket(&input.bucket).key(&input.key).conditions(conditions).account(account);
     if let Some(v) = input.version_id {
