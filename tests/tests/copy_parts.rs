@@ -502,10 +502,16 @@ impl Rig {
     }
 }
 
-/// The keys `bucket` holds on the upstream, sorted.
+/// The data keys `bucket` holds on the upstream, sorted (s3seal's own
+/// objects under `.s3seal/`, such as final records, left out).
 async fn stored_keys(direct: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<String>> {
     let listed = direct.list_objects_v2().bucket(bucket).send().await?;
-    let mut keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+    let mut keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .filter(|k| !k.starts_with(s3seal::s3::RESERVED_PREFIX))
+        .collect();
     keys.sort();
     Ok(keys)
 }
