@@ -19,13 +19,18 @@ pub(super) const READ_OBJECT: &[&str] = &[
     "response-expires",
 ];
 
+/// The parameters of a SigV2 presigned URL (accepted only under the
+/// explicit opt-in; the edge has already checked them).
+const SIGV2_PRESIGN: &[&str] = &["AWSAccessKeyId", "Signature", "Expires"];
+
 /// Refuses a query parameter that is neither in `allowed`, nor a signature
-/// parameter (`X-Amz-*`), nor the SDKs' `x-id`.
+/// parameter (`X-Amz-*`, or SigV2's), nor the SDKs' `x-id`.
 pub(super) fn refuse_unknown(uri: &http::Uri, operation: &str, allowed: &[&str]) -> S3Result<()> {
     let Some(query) = uri.query() else { return Ok(()) };
     for (name, _) in form_urlencoded::parse(query.as_bytes()) {
         let known = allowed.contains(&name.as_ref())
             || name.to_ascii_lowercase().starts_with("x-amz-")
+            || SIGV2_PRESIGN.contains(&name.as_ref())
             || name == "x-id"
             || name.is_empty();
         if !known {
@@ -52,6 +57,7 @@ mod tests {
         assert!(check("/b/k?x-id=PutObject", PUT_OBJECT).is_ok());
         assert!(check("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=60", PUT_OBJECT).is_ok());
         assert!(check("/b/k?versionId=3&response-content-type=a", READ_OBJECT).is_ok());
+        assert!(check("/b/k?AWSAccessKeyId=a&Expires=1&Signature=s", READ_OBJECT).is_ok());
         let e = check("/b/k?renameObject", PUT_OBJECT).unwrap_err();
         assert_eq!(e.code().as_str(), "NotImplemented");
         assert!(check("/b/k?torrent", READ_OBJECT).is_err());
